@@ -1,0 +1,1 @@
+"""fieldsync backend: the Django project and its domain apps."""

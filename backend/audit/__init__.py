@@ -1,0 +1,1 @@
+"""Append-only, hash-chained audit log. Boundary: imports backend.core only."""

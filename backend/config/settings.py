@@ -1,0 +1,131 @@
+"""fieldsync settings. Defaults give the embedded mode (SQLite, in-memory channel layer, local media).
+
+Production sets FIELDSYNC_DATABASE_URL (PostgreSQL), FIELDSYNC_REDIS_URL and object storage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from backend.config.env import database_from_url, env_bool, env_int, env_path, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+DATA_DIR = env_path("FIELDSYNC_DATA_DIR", BASE_DIR / "var")
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = env_str("FIELDSYNC_SECRET_KEY", "embedded-mode-only-not-secret")
+DEBUG = env_bool("FIELDSYNC_DEBUG", False)
+ALLOWED_HOSTS = env_str("FIELDSYNC_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_tasks",
+    "django_tasks_db",
+    "backend.core",
+    "backend.accounts",
+    "backend.audit",
+    "sync",
+    "media_store",
+    "backend.registry",
+    "backend.faces",
+    "backend.realtime",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "backend.config.urls"
+ASGI_APPLICATION = "backend.config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "backend" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": database_from_url(
+        env_str("FIELDSYNC_DATABASE_URL", f"sqlite:///{DATA_DIR / 'fieldsync.sqlite3'}"), base_dir=BASE_DIR
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.Officer"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
+REDIS_URL = env_str("FIELDSYNC_REDIS_URL", "")
+CHANNEL_LAYERS: dict[str, Any]
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+TASKS = {
+    "default": {
+        "BACKEND": env_str("FIELDSYNC_TASK_BACKEND", "django_tasks_db.backend.DatabaseBackend"),
+    }
+}
+
+LANGUAGE_CODE = "vi"
+TIME_ZONE = "Asia/Ho_Chi_Minh"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+MEDIA_ROOT = env_path("FIELDSYNC_MEDIA_ROOT", DATA_DIR / "media")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("FIELDSYNC_LOG_LEVEL", "INFO")},
+}
+
+# --- fieldsync ---------------------------------------------------------------------------------
+FIELDSYNC_SHARED_FACES_DIR = env_path("FIELDSYNC_FACES_DIR", BASE_DIR.parent / "shared" / "data" / "faces")
+FIELDSYNC_REGISTRY_URL = env_str("FIELDSYNC_REGISTRY_URL", f"sqlite:///{DATA_DIR / 'central_registry.sqlite3'}")
+FIELDSYNC_ACCESS_TOKEN_SECONDS = env_int("FIELDSYNC_ACCESS_TOKEN_SECONDS", 3600)
+FIELDSYNC_REFRESH_TOKEN_SECONDS = env_int("FIELDSYNC_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600)
+FIELDSYNC_ENROLLMENT_CODE_SECONDS = env_int("FIELDSYNC_ENROLLMENT_CODE_SECONDS", 24 * 3600)
+FIELDSYNC_MAX_OFFLINE_DAYS = env_int("FIELDSYNC_MAX_OFFLINE_DAYS", 180)
+FIELDSYNC_PULL_PAGE_ROWS = env_int("FIELDSYNC_PULL_PAGE_ROWS", 5000)
+FIELDSYNC_MIN_SCHEMA_VERSION = env_int("FIELDSYNC_MIN_SCHEMA_VERSION", 1)
+FIELDSYNC_INPROCESS_WORKER = env_bool("FIELDSYNC_INPROCESS_WORKER", False)
+FIELDSYNC_FACE_SEARCH_RATE_PER_HOUR = env_int("FIELDSYNC_FACE_SEARCH_RATE_PER_HOUR", 60)
+FIELDSYNC_LOGIN_RATE_PER_MINUTE = env_int("FIELDSYNC_LOGIN_RATE_PER_MINUTE", 10)
+FIELDSYNC_FACE_REQUIRE_SECOND_VERIFIER = env_bool("FIELDSYNC_FACE_REQUIRE_SECOND_VERIFIER", True)
+FIELDSYNC_DEVICE_AUTHENTICATOR = "backend.accounts.auth.device_from_bearer"
+FIELDSYNC_UPLOAD_MAX_BYTES = env_int("FIELDSYNC_UPLOAD_MAX_BYTES", 30 * 1024 * 1024)
+FIELDSYNC_UPLOAD_DEVICE_QUOTA_BYTES = env_int("FIELDSYNC_UPLOAD_DEVICE_QUOTA_BYTES", 2 * 1024 * 1024 * 1024)
+FIELDSYNC_UPLOAD_EXPIRY_SECONDS = env_int("FIELDSYNC_UPLOAD_EXPIRY_SECONDS", 7 * 24 * 3600)

@@ -1,0 +1,1 @@
+"""Shared kernel: errors, text normalisation, time. Imports nothing from the domain apps."""

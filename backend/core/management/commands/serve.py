@@ -1,0 +1,58 @@
+"""Serve HTTP and WebSocket through uvicorn, with the durable task worker running in-process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+logger = logging.getLogger(__name__)
+
+
+def start_inprocess_worker(*, interval_seconds: float = 0.5) -> threading.Thread:
+    """Run django-tasks-db's worker loop in a daemon thread of this process.
+
+    Tasks are rows in the database, so a job enqueued before a restart is picked up after it.
+    """
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    worker = Worker(
+        queue_names=["*"],
+        interval=interval_seconds,
+        batch=False,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="inprocess-" + threading.get_native_id().__str__(),
+        excluded_queue_names=[],
+    )
+    worker.configure_signals = lambda: None  # type: ignore[method-assign]  # signals belong to uvicorn
+    thread = threading.Thread(target=worker.run, name="fieldsync-task-worker", daemon=True)
+    thread.start()
+    return thread
+
+
+class Command(BaseCommand):
+    help = "Serve fieldsync (ASGI: HTTP + WebSocket) with an in-process background worker."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-worker", action="store_true", help="do not run background jobs in-process")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        import uvicorn
+
+        if not options["no_worker"]:
+            start_inprocess_worker()
+        self.stdout.write(f"fieldsync serving on http://{options['host']}:{options['port']} (Ctrl+C to stop)")
+        uvicorn.run(
+            "backend.config.asgi:application",
+            host=options["host"],
+            port=options["port"],
+            log_level="info",
+            lifespan="off",
+            ws="websockets-sansio",
+        )

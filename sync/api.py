@@ -1,0 +1,75 @@
+"""Sync endpoints: WatermelonDB pull/push and the exported appSchema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Schema
+
+from backend.accounts.services import DeviceContext
+from mobile_contract.schemas import AppSchemaOut, ErrorOut, PullOut, PushIn, PushOut
+from sync import registry
+from sync.errors import MigrationInvalid
+from sync.pull import migration_parse, sync_pull
+from sync.push import sync_push
+
+router = Router(tags=["sync"])
+
+ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut, 426: ErrorOut}
+
+
+class PullParams(Schema):
+    last_pulled_at: int | None = None
+    schema_version: int = 1
+    migration: str | None = None
+
+
+def _context(request: HttpRequest) -> DeviceContext:
+    auth = request.auth  # type: ignore[attr-defined]
+    assert isinstance(auth, DeviceContext)
+    return auth
+
+
+@router.get("/sync/pull", response={200: PullOut, **ERRORS})
+def pull(request: HttpRequest, params: Query[PullParams]) -> HttpResponse:
+    ctx = _context(request)
+    migration_raw: Any = None
+    if params.migration not in (None, "", "null"):
+        try:
+            migration_raw = orjson.loads(params.migration or "null")
+        except orjson.JSONDecodeError as exc:
+            raise MigrationInvalid(details={"reason": "not JSON"}) from exc
+    result = sync_pull(
+        device=ctx.device,
+        scope_keys=registry.scope_keys_for(device=ctx.device, officer=ctx.officer),
+        last_pulled_at=params.last_pulled_at,
+        schema_version=params.schema_version,
+        migration=migration_parse(migration_raw),
+    )
+    return HttpResponse(result.body, content_type="application/json")
+
+
+class PushParams(Schema):
+    last_pulled_at: int
+
+
+@router.post("/sync/push", response={200: PushOut, **ERRORS})
+def push(request: HttpRequest, params: Query[PushParams], payload: PushIn) -> HttpResponse:
+    ctx = _context(request)
+    raw = orjson.loads(request.body)
+    response = sync_push(
+        device=ctx.device,
+        officer=ctx.officer,
+        scope_keys=registry.scope_keys_for(device=ctx.device, officer=ctx.officer),
+        last_pulled_at=params.last_pulled_at,
+        changes=raw.get("changes", {}),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
+    return HttpResponse(orjson.dumps(response), content_type="application/json")
+
+
+@router.get("/sync/schema", response={200: AppSchemaOut, 401: ErrorOut}, auth=None)
+def schema(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(orjson.dumps(registry.app_schema()), content_type="application/json")

@@ -1,0 +1,398 @@
+"""Push: apply a device's offline changes record by record, field by field, exactly once.
+
+Per record: a savepoint, so one bad record is rejected (and quarantined whole) while the others
+apply. Per field: the device's `_changed` columns are compared with what other writers changed
+after the device's checkpoint; the column's FieldPolicy decides. A replay (same content pushed
+again after a lost acknowledgement) is recognised and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from backend.accounts.models import Device, Officer
+from backend.core.errors import DomainError
+from backend.core.text import normalize_text
+from mobile_contract.errors import ErrorCode
+from sync import registry
+from sync.errors import IdempotencyKeyReused, PayloadTooLarge, RecordRejected, SyncCursorInvalid
+from sync.models import DevicePushLog, PushReceipt, QuarantinedRecord, ReviewItem, SyncCheckpoint, SyncRow
+from sync.registry import ColumnType, FieldPolicy, SyncedTable, WriteActor
+from sync.writer import SyncWriter, field_version, sync_transaction
+
+RECORD_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_PUSH_RECORDS = 5000
+
+
+@dataclass(frozen=True)
+class Rejection:
+    table: str
+    id: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ConflictOutcome:
+    table: str
+    id: str
+    field: str
+    policy: str
+    outcome: str
+
+
+@dataclass
+class PushResult:
+    rejected_ids: dict[str, list[str]] = field(default_factory=dict)
+    rejections: list[Rejection] = field(default_factory=list)
+    conflicts: list[ConflictOutcome] = field(default_factory=list)
+    applied_count: int = 0
+    seq: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "experimentalRejectedIds": self.rejected_ids,
+            "rejections": [r.__dict__ for r in self.rejections],
+            "conflicts": [c.__dict__ for c in self.conflicts],
+        }
+
+
+class _Reject(Exception):
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        self.code, self.message = code, message
+        super().__init__(message)
+
+
+def sync_push(
+    *,
+    device: Device,
+    officer: Officer,
+    scope_keys: frozenset[str],
+    last_pulled_at: int,
+    changes: Any,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """Apply a WatermelonDB `changes` object. Returns the response JSON.
+
+    Side effects: domain writes, SyncRows at one new seq, quarantine and review items, pokes after
+    commit. Raises SyncCursorInvalid (unknown cursor: pull first), PayloadTooLarge,
+    IdempotencyKeyReused. Idempotent: a replay changes nothing; with an Idempotency-Key the stored
+    response is returned.
+    """
+    request_sha = hashlib.sha256(orjson.dumps(changes, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    if idempotency_key:
+        stored = PushReceipt.objects.filter(device=device, idempotency_key=idempotency_key).first()
+        if stored is not None:
+            if stored.request_sha256 != request_sha:
+                raise IdempotencyKeyReused()
+            return dict(orjson.loads(stored.response_json))
+    checkpoint = SyncCheckpoint.objects.filter(pk=last_pulled_at, device=device).first() if last_pulled_at else None
+    if checkpoint is None:
+        raise SyncCursorInvalid()
+    entries = _flatten(changes)
+    if len(entries) > MAX_PUSH_RECORDS:
+        raise PayloadTooLarge(details={"max_records": MAX_PUSH_RECORDS})
+    actor = WriteActor(
+        device_id=str(device.id), officer_id=officer.pk, unit_id=device.unit_id, scope_keys=scope_keys
+    )
+    result = PushResult()
+    quarantine: list[QuarantinedRecord] = []
+    try:
+        with sync_transaction() as writer:
+            rows = writer.lock_rows([(t, i) for t, _, i, _ in entries if isinstance(i, str)])
+            logs = {
+                (log.table, log.record_id): log
+                for log in DevicePushLog.objects.filter(device=device, record_id__in=[i for _, _, i, _ in entries if isinstance(i, str)])
+            }
+            for table_name, operation, record_id, raw in entries:
+                savepoint = transaction.savepoint()
+                try:
+                    _apply_entry(
+                        writer=writer,
+                        result=result,
+                        actor=actor,
+                        device=device,
+                        officer=officer,
+                        base=checkpoint.seq,
+                        table_name=table_name,
+                        operation=operation,
+                        record_id=record_id,
+                        raw=raw,
+                        row=rows.get((table_name, str(record_id))),
+                        log=logs.get((table_name, str(record_id))),
+                    )
+                    transaction.savepoint_commit(savepoint)
+                except (_Reject, RecordRejected, DomainError, IntegrityError, ValueError, TypeError) as exc:
+                    transaction.savepoint_rollback(savepoint)
+                    writer.staged.pop((table_name, str(record_id)), None)
+                    code, message = _code_message(exc)
+                    rid = str(record_id)
+                    result.rejected_ids.setdefault(table_name, []).append(rid)
+                    result.rejections.append(Rejection(table=table_name, id=rid, code=code, message=message))
+                    quarantine.append(
+                        QuarantinedRecord(
+                            created_at=timezone.now(),
+                            device=device,
+                            officer=officer,
+                            table=table_name,
+                            record_id=rid[:64],
+                            operation=operation,
+                            code=code,
+                            message=message,
+                            payload=raw if isinstance(raw, dict) else {"id": rid},
+                            base_seq=checkpoint.seq,
+                        )
+                    )
+            if quarantine:
+                QuarantinedRecord.objects.bulk_create(quarantine)
+            writer.flush()
+            result.seq = writer.seq
+            _record_push_logs(device=device, entries=entries, result=result)
+            Device.objects.filter(pk=device.pk).update(last_push_at=timezone.now(), last_seen_at=timezone.now())
+            response = result.as_json()
+            if idempotency_key:
+                PushReceipt.objects.create(
+                    device=device,
+                    idempotency_key=idempotency_key,
+                    request_sha256=request_sha,
+                    response_json=orjson.dumps(response).decode(),
+                    created_at=timezone.now(),
+                )
+    except IntegrityError:
+        if idempotency_key:  # a concurrent retry with the same key won the race
+            stored = PushReceipt.objects.filter(device=device, idempotency_key=idempotency_key).first()
+            if stored is not None:
+                return dict(orjson.loads(stored.response_json))
+        raise
+    return response
+
+
+def _flatten(changes: Any) -> list[tuple[str, str, Any, Any]]:
+    """(table, operation, record_id, raw) in a stable order: upserts before deletes."""
+    if not isinstance(changes, dict):
+        raise RecordRejected("`changes` must be an object.", code=ErrorCode.VALIDATION_ERROR, http_status=400)
+    upserts: list[tuple[str, str, Any, Any]] = []
+    deletes: list[tuple[str, str, Any, Any]] = []
+    for table_name, lists in changes.items():
+        if not isinstance(lists, dict):
+            raise RecordRejected(f"changes.{table_name} must be an object.", code=ErrorCode.VALIDATION_ERROR, http_status=400)
+        for operation in ("created", "updated"):
+            for raw in lists.get(operation) or []:
+                record_id = raw.get("id") if isinstance(raw, dict) else None
+                upserts.append((str(table_name), operation, record_id if record_id is not None else "", raw))
+        for record_id in lists.get("deleted") or []:
+            deletes.append((str(table_name), "deleted", record_id, {"id": record_id}))
+    return upserts + deletes
+
+
+def _content_sha(operation: str, raw: Any) -> str:
+    if isinstance(raw, dict):
+        raw = {k: v for k, v in raw.items() if k != "_status"}
+    return hashlib.sha256(orjson.dumps([operation, raw], option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _record_push_logs(*, device: Device, entries: list[tuple[str, str, Any, Any]], result: PushResult) -> None:
+    if result.seq is None:
+        return
+    rejected = {(r.table, r.id) for r in result.rejections}
+    for table_name, operation, record_id, raw in entries:
+        if (table_name, str(record_id)) in rejected or not isinstance(record_id, str):
+            continue
+        DevicePushLog.objects.update_or_create(
+            device=device,
+            table=table_name,
+            record_id=record_id,
+            defaults={"content_sha256": _content_sha(operation, raw), "seq": result.seq},
+        )
+
+
+def _code_message(exc: Exception) -> tuple[str, str]:
+    if isinstance(exc, _Reject):
+        return str(exc.code), exc.message
+    if isinstance(exc, DomainError):
+        return str(exc.code), exc.message
+    return str(ErrorCode.SYNC_RECORD_INVALID), str(exc) or exc.__class__.__name__
+
+
+def _coerce(table: SyncedTable, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Whitelisted columns only, typed, strings NFC-normalised. Unknown columns are ignored."""
+    values: dict[str, Any] = {}
+    for name, column in table.column_by_name.items():
+        if name not in raw:
+            continue
+        value = raw[name]
+        if value is None:
+            if not column.is_optional:
+                raise _Reject(ErrorCode.SYNC_RECORD_INVALID, f"{name} may not be null")
+            values[name] = None
+        elif column.type is ColumnType.STRING:
+            if not isinstance(value, str):
+                raise _Reject(ErrorCode.SYNC_RECORD_INVALID, f"{name} must be a string")
+            values[name] = normalize_text(value)
+        elif column.type is ColumnType.NUMBER:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise _Reject(ErrorCode.SYNC_RECORD_INVALID, f"{name} must be a number")
+            values[name] = value
+        else:
+            if not isinstance(value, bool):
+                raise _Reject(ErrorCode.SYNC_RECORD_INVALID, f"{name} must be a boolean")
+            values[name] = value
+    return values
+
+
+def _apply_entry(
+    *,
+    writer: SyncWriter,
+    result: PushResult,
+    actor: WriteActor,
+    device: Device,
+    officer: Officer,
+    base: int,
+    table_name: str,
+    operation: str,
+    record_id: Any,
+    raw: Any,
+    row: SyncRow | None,
+    log: DevicePushLog | None,
+) -> None:
+    table = registry.table_get(table_name)
+    if table is None:
+        raise _Reject(ErrorCode.SYNC_TABLE_UNKNOWN, f"unknown table {table_name!r}")
+    if not isinstance(record_id, str) or not RECORD_ID_RE.match(record_id):
+        raise _Reject(ErrorCode.SYNC_RECORD_ID_INVALID, "record id must be 1-64 characters of [A-Za-z0-9_.-]")
+    if log is not None and log.seq > base and log.content_sha256 == _content_sha(operation, raw):
+        return  # replay after a lost acknowledgement: already applied, changes nothing
+    if operation == "deleted":
+        _apply_delete(writer=writer, table=table, record_id=record_id, row=row, actor=actor)
+        return
+    if not isinstance(raw, dict):
+        raise _Reject(ErrorCode.SYNC_RECORD_INVALID, "record must be an object")
+    if table.apply is None:
+        raise _Reject(ErrorCode.SYNC_RECORD_READ_ONLY, f"{table_name} is read-only for devices")
+    values = _coerce(table, raw)
+    if row is not None and row.is_deleted:
+        raise _Reject(ErrorCode.SYNC_RECORD_DELETED, "the record was deleted on the server; the edit is kept for review")
+    if row is not None and row.scope_key not in actor.scope_keys:
+        raise _Reject(ErrorCode.SYNC_RECORD_OUT_OF_SCOPE, "the record is outside this device's scope")
+    if row is None:
+        values = {k: v for k, v in values.items() if table.column_by_name[k].policy is not FieldPolicy.SERVER}
+        applied = table.apply(record_id=record_id, values=values, is_new=True, actor=actor)
+        changed: list[str] | None = None
+    else:
+        server = orjson.loads(row.payload_json)
+        changed_names = _changed_columns(raw, values, operation)
+        accepted: dict[str, Any] = {}
+        for name in changed_names:
+            column = table.column_by_name[name]
+            device_value, server_value = values[name], server.get(name)
+            if device_value == server_value or column.policy is FieldPolicy.SERVER:
+                continue
+            field_seq, field_writer = field_version(row, name)
+            conflicted = field_seq > base and field_writer != actor.writer
+            if column.policy is FieldPolicy.AUTHORITATIVE:
+                _review(device, officer, table_name, record_id, name, column.policy, server_value, device_value, base, field_seq)
+                result.conflicts.append(ConflictOutcome(table_name, record_id, name, column.policy, "rejected_for_review"))
+                continue
+            if not conflicted:
+                accepted[name] = device_value
+                continue
+            if column.policy is FieldPolicy.MERGE:
+                accepted[name] = device_value
+                outcome = "device_value_applied"
+            elif column.policy is FieldPolicy.APPEND:
+                accepted[name] = _append(server_value, device_value)
+                outcome = "appended"
+            else:
+                _review(device, officer, table_name, record_id, name, column.policy, server_value, device_value, base, field_seq)
+                outcome = "server_value_kept_device_value_in_review"
+            result.conflicts.append(ConflictOutcome(table_name, record_id, name, column.policy, outcome))
+        if not accepted:
+            return
+        applied = table.apply(record_id=record_id, values=accepted, is_new=False, actor=actor)
+        changed = sorted(accepted)
+    if applied.scope_key not in actor.scope_keys:
+        raise _Reject(ErrorCode.SYNC_RECORD_OUT_OF_SCOPE, "the record would fall outside this device's scope")
+    is_echo = all(applied.payload.get(k) == v for k, v in values.items())
+    writer.stage(
+        table=table_name,
+        record_id=record_id,
+        payload=applied.payload,
+        scope_key=applied.scope_key,
+        changed_fields=changed,
+        writer=actor.writer,
+        echo_device_id=actor.device_id if is_echo else None,
+    )
+    result.applied_count += 1
+
+
+def _changed_columns(raw: Mapping[str, Any], values: Mapping[str, Any], operation: str) -> list[str]:
+    """The columns the device changed: `_changed` for updates; every sent column otherwise."""
+    changed_raw = raw.get("_changed")
+    if operation == "updated" and isinstance(changed_raw, str) and changed_raw:
+        names = [n.strip() for n in changed_raw.split(",")]
+        return [n for n in names if n in values]
+    return list(values)
+
+
+def _append(server_value: Any, device_value: Any) -> Any:
+    if not isinstance(server_value, str) or not server_value:
+        return device_value
+    if not isinstance(device_value, str) or not device_value or device_value in server_value:
+        return server_value
+    if server_value in device_value:
+        return device_value
+    return f"{server_value}\n{device_value}"
+
+
+def _review(
+    device: Device,
+    officer: Officer,
+    table_name: str,
+    record_id: str,
+    name: str,
+    policy: FieldPolicy,
+    server_value: Any,
+    device_value: Any,
+    base: int,
+    server_seq: int,
+) -> None:
+    ReviewItem.objects.create(
+        created_at=timezone.now(),
+        device=device,
+        officer=officer,
+        table=table_name,
+        record_id=record_id,
+        field=name,
+        policy=str(policy),
+        server_value=server_value,
+        proposed_value=device_value,
+        base_seq=base,
+        server_seq=server_seq,
+    )
+
+
+def _apply_delete(
+    *, writer: SyncWriter, table: SyncedTable, record_id: str, row: SyncRow | None, actor: WriteActor
+) -> None:
+    if row is None or row.is_deleted:
+        return  # deleting a missing record is a no-op (WatermelonDB Backend.md, push rule 4)
+    if row.scope_key not in actor.scope_keys:
+        raise _Reject(ErrorCode.SYNC_RECORD_OUT_OF_SCOPE, "the record is outside this device's scope")
+    if table.archive is None:
+        raise _Reject(ErrorCode.SYNC_RECORD_READ_ONLY, f"{table.name} records cannot be deleted from a device")
+    archived = table.archive(record_id=record_id, actor=actor)
+    writer.stage(
+        table=table.name,
+        record_id=record_id,
+        payload=None if archived is None else archived.payload,
+        scope_key=row.scope_key if archived is None else archived.scope_key,
+        writer=actor.writer,
+    )

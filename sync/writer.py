@@ -1,0 +1,218 @@
+"""The only way synced data changes: stage row changes, then `flush` assigns one sequence number.
+
+    with sync_transaction() as writer:
+        person.save()
+        writer.stage(table="persons", record_id=str(person.id), payload=..., scope_key=...)
+
+`flush` runs at the end of the block, inside the transaction: it locks `SyncHead` (always the last
+lock taken, so lock order is stable), bumps it, and writes every staged row with that number. The
+head lock is held only from there to COMMIT, so slow work earlier in the block does not stall
+other writers, and a transaction that commits later always gets a larger number: a pull that reads
+`head` in its snapshot can never skip a row that commits afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from django.db import transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from sync.models import SyncHead, SyncRow, SyncScopeExit
+
+# Sent after COMMIT with seq (int) and scope_keys (frozenset[str]) of everything that changed.
+changes_committed = Signal()
+
+
+def dumps_payload(payload: dict[str, Any]) -> str:
+    return orjson.dumps(payload).decode()
+
+
+@dataclass
+class StagedRow:
+    table: str
+    record_id: str
+    payload: dict[str, Any] | None  # None: deleted
+    scope_key: str
+    changed_fields: Sequence[str] | None  # None: every column
+    writer: str
+    echo_device_id: str | None
+
+
+@dataclass
+class SyncWriter:
+    staged: dict[tuple[str, str], StagedRow] = field(default_factory=dict)
+    seq: int | None = None
+    touched_scope_keys: set[str] = field(default_factory=set)
+
+    def lock_rows(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], SyncRow]:
+        """Lock existing SyncRows for update, in a stable order; returns those that exist."""
+        found: dict[tuple[str, str], SyncRow] = {}
+        by_table: dict[str, list[str]] = {}
+        for table, record_id in sorted(set(keys)):
+            by_table.setdefault(table, []).append(record_id)
+        for table, ids in by_table.items():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = SyncRow.objects.select_for_update().filter(table=table, record_id__in=chunk).order_by("record_id")
+                for row in rows:
+                    found[(row.table, row.record_id)] = row
+        return found
+
+    def stage(
+        self,
+        *,
+        table: str,
+        record_id: str,
+        payload: dict[str, Any] | None,
+        scope_key: str,
+        changed_fields: Sequence[str] | None = None,
+        writer: str = "server",
+        echo_device_id: str | None = None,
+    ) -> None:
+        """Queue a row change. A second stage of the same row in one transaction merges into it."""
+        key = (table, record_id)
+        previous = self.staged.get(key)
+        if previous is not None and changed_fields is not None and previous.changed_fields is not None:
+            changed_fields = sorted(set(previous.changed_fields) | set(changed_fields))
+        elif previous is not None:
+            changed_fields = None
+        self.staged[key] = StagedRow(
+            table=table,
+            record_id=record_id,
+            payload=payload,
+            scope_key=scope_key,
+            changed_fields=changed_fields,
+            writer=writer,
+            echo_device_id=echo_device_id,
+        )
+
+    def flush(self) -> int | None:
+        """Assign the sequence number and write staged rows. Returns the seq, or None if nothing staged."""
+        if not self.staged:
+            return None
+        now = timezone.now()
+        existing = self.lock_rows(list(self.staged))
+        head, _ = SyncHead.objects.select_for_update().get_or_create(pk=1)
+        head.seq += 1
+        head.save(update_fields=["seq"])
+        seq = head.seq
+        self.seq = seq
+        to_create: list[SyncRow] = []
+        to_update: list[SyncRow] = []
+        exits: list[SyncScopeExit] = []
+        for key, staged in self.staged.items():
+            row = existing.get(key)
+            deleted = staged.payload is None
+            if row is None:
+                if deleted:
+                    continue  # deleting something never synced: nothing to tell anyone
+                to_create.append(
+                    SyncRow(
+                        table=staged.table,
+                        record_id=staged.record_id,
+                        seq=seq,
+                        created_seq=seq,
+                        changed_at=now,
+                        scope_key=staged.scope_key,
+                        is_deleted=False,
+                        payload_json=dumps_payload(staged.payload or {}),
+                        field_versions=_versions(None, staged, seq),
+                        last_writer_device_id=staged.echo_device_id,
+                    )
+                )
+                self.touched_scope_keys.add(staged.scope_key)
+                continue
+            self.touched_scope_keys.add(row.scope_key)
+            if row.scope_key != staged.scope_key and not row.is_deleted:
+                exits.append(
+                    SyncScopeExit(
+                        seq=seq, changed_at=now, table=row.table, record_id=row.record_id, scope_key=row.scope_key
+                    )
+                )
+            row.field_versions = _versions(row, staged, seq)
+            if row.is_deleted and not deleted:
+                row.created_seq = seq  # resurrected: devices must create it again
+            row.seq = seq
+            row.changed_at = now
+            row.scope_key = staged.scope_key
+            row.is_deleted = deleted
+            if not deleted:
+                row.payload_json = dumps_payload(staged.payload or {})
+            row.last_writer_device_id = staged.echo_device_id
+            to_update.append(row)
+            self.touched_scope_keys.add(staged.scope_key)
+        if to_create:
+            SyncRow.objects.bulk_create(to_create, batch_size=1000)
+        if to_update:
+            SyncRow.objects.bulk_update(
+                to_update,
+                [
+                    "seq",
+                    "created_seq",
+                    "changed_at",
+                    "scope_key",
+                    "is_deleted",
+                    "payload_json",
+                    "field_versions",
+                    "last_writer_device_id",
+                ],
+                batch_size=500,
+            )
+        if exits:
+            SyncScopeExit.objects.bulk_create(exits, batch_size=1000)
+        keys = frozenset(self.touched_scope_keys)
+        transaction.on_commit(lambda: changes_committed.send(sender=SyncWriter, seq=seq, scope_keys=keys))
+        self.staged.clear()
+        return seq
+
+
+def _versions(row: SyncRow | None, staged: StagedRow, seq: int) -> dict[str, Any]:
+    """Per-field [seq, writer]. "*" stands for every field not listed (set when the row is created).
+
+    A server restage without an explicit field list records only the fields whose value really
+    changed, so devices are not told of conflicts that are not there.
+    """
+    if row is None or row.is_deleted:
+        return {"*": [seq, staged.writer]}
+    versions = dict(row.field_versions or {})
+    if staged.payload is None:
+        return versions
+    if staged.changed_fields is None:
+        old = orjson.loads(row.payload_json)
+        fields = [k for k, v in staged.payload.items() if old.get(k) != v]
+    else:
+        fields = list(staged.changed_fields)
+    for name in fields:
+        if name != "id":
+            versions[name] = [seq, staged.writer]
+    return versions
+
+
+def field_version(row: SyncRow, name: str) -> tuple[int, str]:
+    version = (row.field_versions or {}).get(name) or (row.field_versions or {}).get("*") or [row.created_seq, "server"]
+    return int(version[0]), str(version[1])
+
+
+@contextmanager
+def sync_transaction() -> Iterator[SyncWriter]:
+    """An atomic block whose staged sync changes get one sequence number just before COMMIT."""
+    with transaction.atomic():
+        writer = SyncWriter()
+        yield writer
+        writer.flush()
+
+
+def head_seq() -> int:
+    head = SyncHead.objects.filter(pk=1).values_list("seq", flat=True).first()
+    return int(head or 0)
+
+
+def now() -> datetime:
+    return timezone.now()

@@ -1,0 +1,299 @@
+"""Single-writer correctness of pull and push (DESIGN §3 invariants 2-9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from sync.errors import AppVersionUnsupported, IdempotencyKeyReused, SyncCursorInvalid
+from sync.models import QuarantinedRecord, ReviewItem, SyncRow
+from tests.sync.conftest import NOTES, Phone, changes, note, server_write
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("notes_table")]
+
+
+def ids(body: dict[str, Any], kind: str) -> list[str]:
+    lists = body["changes"][NOTES]
+    return sorted(lists[kind] if kind == "deleted" else [r["id"] for r in lists[kind]])
+
+
+def test_initial_pull_sends_only_the_scope_and_no_tombstones() -> None:
+    server_write("a1", commune_code="20215")
+    server_write("b1", commune_code="99999")
+    server_write("gone", commune_code="20215")
+    server_write("gone", commune_code="20215", title="x")
+    from sync.writer import sync_transaction
+
+    with sync_transaction() as writer:
+        writer.stage(table=NOTES, record_id="gone", payload=None, scope_key="commune:20215")
+    phone = Phone("p1")
+
+    body = phone.pull()
+
+    assert ids(body, "created") == ["a1"]
+    assert ids(body, "updated") == []
+    assert ids(body, "deleted") == []
+    assert body["has_more"] is False
+    assert "experimentalStrategy" not in body
+
+
+def test_delta_pull_returns_only_later_changes_and_a_delete() -> None:
+    server_write("a1")
+    server_write("a2")
+    phone = Phone("p1")
+    phone.pull()
+    server_write("a2", title="changed")
+    from sync.writer import sync_transaction
+
+    with sync_transaction() as writer:
+        writer.stage(table=NOTES, record_id="a1", payload=None, scope_key="commune:20215")
+
+    body = phone.pull()
+
+    assert ids(body, "updated") == ["a2"]
+    assert ids(body, "created") == []
+    assert ids(body, "deleted") == ["a1"]
+    assert phone.pull()["changes"][NOTES] == {"created": [], "updated": [], "deleted": []}
+
+
+def test_own_accepted_writes_do_not_echo_back() -> None:
+    phone, other = Phone("p1"), None
+    phone.pull()
+    phone.push(changes(created=[note("n1")]))
+
+    body = phone.pull()
+
+    assert ids(body, "created") == [] and ids(body, "updated") == []
+    other = Phone("p2")
+    assert ids(other.pull(), "created") == ["n1"]
+
+
+def test_replayed_push_after_lost_ack_changes_nothing_and_is_not_a_conflict() -> None:
+    phone, other = Phone("p1"), Phone("p2")
+    phone.pull()
+    push = changes(created=[note("n1", title="first")])
+    phone.push(push)
+    other.pull()
+    other.push(changes(updated=[{**note("n1", title="second"), "_status": "updated", "_changed": "title"}]))
+    seq_before = SyncRow.objects.get(record_id="n1").seq
+
+    replay = phone.push(push)  # the ack of the first push was lost; the app sends it again
+
+    assert replay == {"experimentalRejectedIds": {}, "rejections": [], "conflicts": []}
+    row = SyncRow.objects.get(record_id="n1")
+    assert row.seq == seq_before
+    assert orjson.loads(row.payload_json)["title"] == "second"
+
+
+def test_created_for_an_existing_id_updates_it_and_a_missing_delete_is_a_no_op() -> None:
+    phone = Phone("p1")
+    phone.pull()
+    phone.push(changes(created=[note("n1", title="one")]))
+    phone.pull()
+
+    response = phone.push(changes(created=[note("n1", title="two")], deleted=["never-existed"]))
+
+    assert response["rejections"] == []
+    assert orjson.loads(SyncRow.objects.get(record_id="n1").payload_json)["title"] == "two"
+    assert SyncRow.objects.filter(record_id="never-existed").count() == 0
+
+
+def test_disjoint_field_edits_merge() -> None:
+    server_write("n1", title="t0", body="b0")
+    a, b = Phone("a"), Phone("b")
+    a.pull()
+    b.pull()
+    a.push(changes(updated=[{**a.local["n1"], "title": "from a", "_changed": "title"}]))
+
+    response = b.push(changes(updated=[{**b.local["n1"], "commune_code": "20215", "body": "b0 seen", "_changed": "body"}]))
+
+    assert response["conflicts"] == []
+    payload = orjson.loads(SyncRow.objects.get(record_id="n1").payload_json)
+    assert (payload["title"], payload["body"]) == ("from a", "b0 seen")
+
+
+def test_same_field_edits_follow_each_policy() -> None:
+    server_write("n1", title="t0", body="seen at gate", status="open", owner_name="Nguyễn Văn A")
+    a, b = Phone("a"), Phone("b")
+    a.pull()
+    b.pull()
+    a.push(changes(updated=[{**a.local["n1"], "title": "a", "body": "a saw", "status": "closed", "_changed": "title,body,status"}]))
+
+    response = b.push(
+        changes(
+            updated=[
+                {
+                    **b.local["n1"],
+                    "title": "b",
+                    "body": "b saw",
+                    "status": "escalated",
+                    "owner_name": "Nguyễn Văn B",
+                    "_changed": "title,body,status,owner_name",
+                }
+            ]
+        )
+    )
+
+    outcomes = {c["field"]: (c["policy"], c["outcome"]) for c in response["conflicts"]}
+    assert outcomes == {
+        "title": ("merge", "device_value_applied"),
+        "body": ("append", "appended"),
+        "status": ("review", "server_value_kept_device_value_in_review"),
+        "owner_name": ("authoritative", "rejected_for_review"),
+    }
+    payload = orjson.loads(SyncRow.objects.get(record_id="n1").payload_json)
+    assert payload["title"] == "b"
+    assert payload["body"] == "a saw\nb saw"
+    assert payload["status"] == "closed"
+    assert payload["owner_name"] == "Nguyễn Văn A"
+    reviews = {r.field: (r.server_value, r.proposed_value) for r in ReviewItem.objects.all()}
+    assert reviews == {"status": ("closed", "escalated"), "owner_name": ("Nguyễn Văn A", "Nguyễn Văn B")}
+
+
+def test_one_bad_record_in_a_batch_of_three_is_rejected_alone_and_quarantined() -> None:
+    phone = Phone("p1")
+    phone.pull()
+
+    response = phone.push(changes(created=[note("ok1"), note("bad", title="INVALID"), note("ok2")]))
+
+    assert response["experimentalRejectedIds"] == {NOTES: ["bad"]}
+    assert [(r["id"], r["code"]) for r in response["rejections"]] == [("bad", "sync_record_invalid")]
+    assert sorted(SyncRow.objects.values_list("record_id", flat=True)) == ["ok1", "ok2"]
+    item = QuarantinedRecord.objects.get()
+    assert (item.record_id, item.payload["title"], item.device_id) == ("bad", "INVALID", phone.device.id)
+
+
+def test_unknown_table_bad_id_and_out_of_scope_are_rejected_with_codes() -> None:
+    phone = Phone("p1")
+    phone.pull()
+    bad = {
+        "nope": {"created": [{"id": "x1"}], "updated": [], "deleted": []},
+        NOTES: {"created": [note("bad id!"), note("far", commune_code="99999")], "updated": [], "deleted": []},
+    }
+
+    response = phone.push(bad)
+
+    assert sorted((r["id"], r["code"]) for r in response["rejections"]) == [
+        ("bad id!", "sync_record_id_invalid"),
+        ("far", "sync_record_out_of_scope"),
+        ("x1", "sync_table_unknown"),
+    ]
+    assert SyncRow.objects.count() == 0
+    assert QuarantinedRecord.objects.count() == 3
+
+
+def test_text_is_stored_nfc() -> None:
+    phone = Phone("p1")
+    phone.pull()
+
+    phone.push(changes(created=[note("n1", title="Nguye\u0302\u0303n\u00a0 Va\u0306n")]))
+
+    assert orjson.loads(SyncRow.objects.get(record_id="n1").payload_json)["title"] == "Nguy\u1ec5n V\u0103n"
+
+
+def test_pages_end_on_transaction_boundaries_and_resume_after_interruption(settings: Any) -> None:
+    from sync.writer import sync_transaction
+
+    for batch in range(5):  # 5 transactions of 3 rows each
+        with sync_transaction() as writer:
+            for i in range(3):
+                rid = f"r{batch}-{i}"
+                writer.stage(table=NOTES, record_id=rid, payload=note(rid), scope_key="commune:20215")
+    settings.FIELDSYNC_PULL_PAGE_ROWS = 4
+    phone = Phone("p1")
+
+    first = phone.pull()
+    assert first["has_more"] is True
+    assert ids(first, "created") == ["r0-0", "r0-1", "r0-2"]  # cut before splitting transaction 2
+    interrupted_cursor = phone.cursor
+    phone.pull()  # page 2 applied by the app... then the app is killed before saving its cursor
+    phone.cursor = interrupted_cursor
+    rest = phone.pull_all()
+
+    assert sorted(phone.local) == sorted(f"r{b}-{i}" for b in range(5) for i in range(3))
+    assert all(ids(p, "deleted") == [] for p in rest)
+    assert rest[-1]["has_more"] is False
+
+
+def test_record_leaving_the_scope_arrives_as_a_delete() -> None:
+    server_write("n1", commune_code="20215")
+    phone, elsewhere = Phone("p1"), Phone("p2", communes=("20220",))
+    phone.pull()
+    elsewhere.pull()
+
+    server_write("n1", commune_code="20220")
+
+    assert ids(phone.pull(), "deleted") == ["n1"]
+    assert ids(elsewhere.pull(), "updated") == ["n1"]
+
+
+def test_device_scope_change_deletes_removed_and_creates_added_records() -> None:
+    server_write("in-a", commune_code="20215")
+    server_write("in-b", commune_code="20220")
+    phone = Phone("p1")
+    phone.pull()
+    assert sorted(phone.local) == ["in-a"]
+
+    phone.scope_keys = frozenset({"commune:20220"})
+    body = phone.pull()
+
+    assert ids(body, "deleted") == ["in-a"]
+    assert ids(body, "created") == ["in-b"]
+
+
+@pytest.mark.parametrize("cursor", [999_999, -1])
+def test_unknown_cursor_gets_a_replacement_sync(cursor: int) -> None:
+    server_write("n1")
+    phone = Phone("p1")
+
+    body = phone.pull(last_pulled_at=cursor)
+
+    assert body["experimentalStrategy"] == "replacement"
+    assert ids(body, "created") == ["n1"]
+
+
+def test_another_devices_cursor_gets_a_replacement_sync() -> None:
+    server_write("n1")
+    a, b = Phone("a"), Phone("b")
+    a.pull()
+
+    body = b.pull(last_pulled_at=a.cursor)
+
+    assert body["experimentalStrategy"] == "replacement"
+
+
+def test_old_app_gets_upgrade_error(settings: Any) -> None:
+    settings.FIELDSYNC_MIN_SCHEMA_VERSION = 3
+    phone = Phone("p1")
+
+    with pytest.raises(AppVersionUnsupported) as caught:
+        phone.pull(schema_version=2)
+
+    assert caught.value.http_status == 426
+    assert caught.value.details == {"schema_version": 2, "min_schema_version": 3}
+
+
+def test_push_with_unknown_cursor_asks_for_a_pull_first() -> None:
+    phone = Phone("p1")
+    phone.cursor = 12345
+
+    with pytest.raises(SyncCursorInvalid):
+        phone.push(changes(created=[note("n1")]))
+
+    assert SyncRow.objects.count() == 0
+
+
+def test_idempotency_key_replays_the_stored_response() -> None:
+    phone = Phone("p1")
+    phone.pull()
+    push = changes(created=[note("n1"), note("bad", title="INVALID")])
+    first = phone.push(push, idempotency_key="k-1")
+
+    again = phone.push(push, idempotency_key="k-1")
+
+    assert again == first
+    assert QuarantinedRecord.objects.count() == 1
+    with pytest.raises(IdempotencyKeyReused):
+        phone.push(changes(created=[note("n2")]), idempotency_key="k-1")
