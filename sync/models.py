@@ -58,6 +58,7 @@ class SyncCheckpoint(models.Model):
     """What a device's opaque `last_pulled_at` integer points to.
 
     seq: everything visible to `scope_keys` with seq <= this was delivered.
+    since_seq / is_replacement_due: see the fields.
     initial_through_seq: while an initial (or replacement) sync is being paged, tombstones and exits
     at or below this seq are never sent (the device never had those records).
     """
@@ -66,6 +67,13 @@ class SyncCheckpoint(models.Model):
     device = models.ForeignKey("accounts.Device", on_delete=models.CASCADE, related_name="sync_checkpoints")
     seq = models.BigIntegerField()
     initial_through_seq = models.BigIntegerField(default=0)
+    # The seq the pull that issued this checkpoint started from. WatermelonDB pulls, keeps its local
+    # values for locally changed columns, then pushes with the new cursor: so a push's conflict base
+    # is where that pull started, not where it ended.
+    since_seq = models.BigIntegerField(default=0)
+    # Issued for an unknown/stale cursor: the device first pushes what it holds (base 0, every
+    # disagreement goes through the field policies), then its next pull is a replacement sync.
+    is_replacement_due = models.BooleanField(default=False)
     scope_keys = models.JSONField()
     schema_version = models.IntegerField()
     created_at = models.DateTimeField()

@@ -22,7 +22,16 @@ from sync import registry
 from sync.errors import AppVersionUnsupported, MigrationInvalid
 from sync.models import SyncCheckpoint, SyncHead, SyncRow, SyncScopeExit
 
-ROW_FIELDS = ("table", "record_id", "seq", "created_seq", "is_deleted", "payload_json", "last_writer_device_id", "scope_key")
+ROW_FIELDS = (
+    "table",
+    "record_id",
+    "seq",
+    "created_seq",
+    "is_deleted",
+    "payload_json",
+    "last_writer_device_id",
+    "scope_key",
+)
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,7 @@ def migration_parse(raw: Any) -> Migration | None:
         raise MigrationInvalid()
     tables_known = registry.registered_tables()
     try:
-        from_version = int(raw.get("from"))
+        from_version = int(raw["from"])
         tables = tuple(str(t) for t in raw.get("tables") or [])
         columns: dict[str, tuple[str, ...]] = {}
         for entry in raw.get("columns") or []:
@@ -74,9 +83,7 @@ class _Changes:
         return len(self.decisions)
 
     def render(self, tables: Iterable[str]) -> bytes:
-        grouped: dict[str, dict[str, list[bytes]]] = {
-            t: {"created": [], "updated": [], "deleted": []} for t in tables
-        }
+        grouped: dict[str, dict[str, list[bytes]]] = {t: {"created": [], "updated": [], "deleted": []} for t in tables}
         for (table, record_id), (kind, payload_json) in self.decisions.items():
             lists = grouped.setdefault(table, {"created": [], "updated": [], "deleted": []})
             if kind == "deleted":
@@ -143,30 +150,40 @@ def sync_pull(
             _begin_snapshot()
         head = int(SyncHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0)
         checkpoint = _checkpoint_for(device=device, last_pulled_at=last_pulled_at, head=head)
-        is_replacement = last_pulled_at not in (None, 0) and checkpoint is None
         changes = _Changes()
-        if checkpoint is None:
-            since, initial_through, old_keys = 0, head, scope_keys
+        is_replacement = False
+        replacement_due = False
+        if last_pulled_at and checkpoint is None:
+            # Unknown, foreign, stale or future cursor. Replacing now would destroy the device's
+            # pending edits (WatermelonDB keeps only never-pushed records), so first an empty page
+            # with has_more: the app pushes, then pulls the replacement.
+            replacement_due = True
+            since, initial_through, cut, has_more = 0, 0, 0, True
         else:
-            since, initial_through = checkpoint.seq, checkpoint.initial_through_seq
-            old_keys = frozenset(checkpoint.scope_keys)
-        steady_keys = scope_keys & old_keys
-        cut, has_more = _page(
-            changes,
-            device_id=device.id,
-            keys=steady_keys,
-            since=since,
-            head=head,
-            initial_through=initial_through,
-            limit=limit,
-        )
-        if checkpoint is not None:
-            _scope_diff(changes, keys=scope_keys, old_keys=old_keys, head=head)
-            if migration is not None:
-                _migration_rows(changes, keys=scope_keys, migration=migration, through=since)
+            if checkpoint is None or checkpoint.is_replacement_due:
+                is_replacement = checkpoint is not None
+                since, initial_through, old_keys = 0, head, scope_keys
+            else:
+                since, initial_through = checkpoint.seq, checkpoint.initial_through_seq
+                old_keys = frozenset(checkpoint.scope_keys)
+            cut, has_more = _page(
+                changes,
+                device_id=device.id,
+                keys=scope_keys & old_keys,
+                since=since,
+                head=head,
+                initial_through=initial_through,
+                limit=limit,
+            )
+            if checkpoint is not None and not is_replacement:
+                _scope_diff(changes, keys=scope_keys, old_keys=old_keys, head=head)
+                if migration is not None:
+                    _migration_rows(changes, keys=scope_keys, migration=migration, through=since)
         new_checkpoint = SyncCheckpoint.objects.create(
             device=device,
             seq=cut,
+            since_seq=since,
+            is_replacement_due=replacement_due,
             initial_through_seq=initial_through,
             scope_keys=sorted(scope_keys),
             schema_version=schema_version,
@@ -302,10 +319,10 @@ def _scope_diff(changes: _Changes, *, keys: frozenset[str], old_keys: frozenset[
 def _migration_rows(changes: _Changes, *, keys: frozenset[str], migration: Migration, through: int) -> None:
     """Rows a freshly migrated local database lacks: whole new tables, and rows with new columns set."""
     if migration.tables:
-        rows = SyncRow.objects.filter(
+        new_rows = SyncRow.objects.filter(
             table__in=migration.tables, scope_key__in=keys, is_deleted=False, seq__lte=through
         ).values_list("table", "record_id", "payload_json")
-        for table, record_id, payload_json in rows:
+        for table, record_id, payload_json in new_rows:
             if (table, record_id) not in changes.decisions:
                 changes.put(table, record_id, "created", payload_json)
     for table, columns in migration.columns.items():
@@ -316,8 +333,12 @@ def _migration_rows(changes: _Changes, *, keys: frozenset[str], migration: Migra
         )
         for record_id, payload_json in rows:
             payload = orjson.loads(payload_json)
-            if any(payload.get(c) not in (None, "", 0, False) for c in columns) and (
-                table,
-                record_id,
-            ) not in changes.decisions:
+            if (
+                any(payload.get(c) not in (None, "", 0, False) for c in columns)
+                and (
+                    table,
+                    record_id,
+                )
+                not in changes.decisions
+            ):
                 changes.put(table, record_id, "updated", payload_json)

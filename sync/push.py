@@ -100,9 +100,7 @@ def sync_push(
     entries = _flatten(changes)
     if len(entries) > MAX_PUSH_RECORDS:
         raise PayloadTooLarge(details={"max_records": MAX_PUSH_RECORDS})
-    actor = WriteActor(
-        device_id=str(device.id), officer_id=officer.pk, unit_id=device.unit_id, scope_keys=scope_keys
-    )
+    actor = WriteActor(device_id=str(device.id), officer_id=officer.pk, unit_id=device.unit_id, scope_keys=scope_keys)
     result = PushResult()
     quarantine: list[QuarantinedRecord] = []
     try:
@@ -110,7 +108,9 @@ def sync_push(
             rows = writer.lock_rows([(t, i) for t, _, i, _ in entries if isinstance(i, str)])
             logs = {
                 (log.table, log.record_id): log
-                for log in DevicePushLog.objects.filter(device=device, record_id__in=[i for _, _, i, _ in entries if isinstance(i, str)])
+                for log in DevicePushLog.objects.filter(
+                    device=device, record_id__in=[i for _, _, i, _ in entries if isinstance(i, str)]
+                )
             }
             for table_name, operation, record_id, raw in entries:
                 savepoint = transaction.savepoint()
@@ -121,7 +121,7 @@ def sync_push(
                         actor=actor,
                         device=device,
                         officer=officer,
-                        base=checkpoint.seq,
+                        checkpoint=checkpoint,
                         table_name=table_name,
                         operation=operation,
                         record_id=record_id,
@@ -183,7 +183,9 @@ def _flatten(changes: Any) -> list[tuple[str, str, Any, Any]]:
     deletes: list[tuple[str, str, Any, Any]] = []
     for table_name, lists in changes.items():
         if not isinstance(lists, dict):
-            raise RecordRejected(f"changes.{table_name} must be an object.", code=ErrorCode.VALIDATION_ERROR, http_status=400)
+            raise RecordRejected(
+                f"changes.{table_name} must be an object.", code=ErrorCode.VALIDATION_ERROR, http_status=400
+            )
         for operation in ("created", "updated"):
             for raw in lists.get(operation) or []:
                 record_id = raw.get("id") if isinstance(raw, dict) else None
@@ -255,7 +257,7 @@ def _apply_entry(
     actor: WriteActor,
     device: Device,
     officer: Officer,
-    base: int,
+    checkpoint: SyncCheckpoint,
     table_name: str,
     operation: str,
     record_id: Any,
@@ -268,8 +270,20 @@ def _apply_entry(
         raise _Reject(ErrorCode.SYNC_TABLE_UNKNOWN, f"unknown table {table_name!r}")
     if not isinstance(record_id, str) or not RECORD_ID_RE.match(record_id):
         raise _Reject(ErrorCode.SYNC_RECORD_ID_INVALID, "record id must be 1-64 characters of [A-Za-z0-9_.-]")
-    if log is not None and log.seq > base and log.content_sha256 == _content_sha(operation, raw):
-        return  # replay after a lost acknowledgement: already applied, changes nothing
+    base = conflict_base(checkpoint, row)
+    is_replay = (
+        log is not None
+        and log.content_sha256 == _content_sha(operation, raw)
+        and checkpoint.since_seq < log.seq  # the device had not pulled past its own push: ack lost
+    )
+    if is_replay:
+        # Already applied: changes nothing and is no conflict. If others changed the record since,
+        # the device (which will mark it synced) must get the server's row back.
+        if row is not None and not row.is_deleted and isinstance(raw, dict) and table.column_by_name:
+            server = orjson.loads(row.payload_json)
+            if any(server.get(k) != v for k, v in raw.items() if k in table.column_by_name):
+                _resend(writer, row, server, actor)
+        return
     if operation == "deleted":
         _apply_delete(writer=writer, table=table, record_id=record_id, row=row, actor=actor)
         return
@@ -279,7 +293,9 @@ def _apply_entry(
         raise _Reject(ErrorCode.SYNC_RECORD_READ_ONLY, f"{table_name} is read-only for devices")
     values = _coerce(table, raw)
     if row is not None and row.is_deleted:
-        raise _Reject(ErrorCode.SYNC_RECORD_DELETED, "the record was deleted on the server; the edit is kept for review")
+        raise _Reject(
+            ErrorCode.SYNC_RECORD_DELETED, "the record was deleted on the server; the edit is kept for review"
+        )
     if row is not None and row.scope_key not in actor.scope_keys:
         raise _Reject(ErrorCode.SYNC_RECORD_OUT_OF_SCOPE, "the record is outside this device's scope")
     if row is None:
@@ -298,8 +314,21 @@ def _apply_entry(
             field_seq, field_writer = field_version(row, name)
             conflicted = field_seq > base and field_writer != actor.writer
             if column.policy is FieldPolicy.AUTHORITATIVE:
-                _review(device, officer, table_name, record_id, name, column.policy, server_value, device_value, base, field_seq)
-                result.conflicts.append(ConflictOutcome(table_name, record_id, name, column.policy, "rejected_for_review"))
+                _review(
+                    device,
+                    officer,
+                    table_name,
+                    record_id,
+                    name,
+                    column.policy,
+                    server_value,
+                    device_value,
+                    base,
+                    field_seq,
+                )
+                result.conflicts.append(
+                    ConflictOutcome(table_name, record_id, name, column.policy, "rejected_for_review")
+                )
                 continue
             if not conflicted:
                 accepted[name] = device_value
@@ -311,16 +340,31 @@ def _apply_entry(
                 accepted[name] = _append(server_value, device_value)
                 outcome = "appended"
             else:
-                _review(device, officer, table_name, record_id, name, column.policy, server_value, device_value, base, field_seq)
+                _review(
+                    device,
+                    officer,
+                    table_name,
+                    record_id,
+                    name,
+                    column.policy,
+                    server_value,
+                    device_value,
+                    base,
+                    field_seq,
+                )
                 outcome = "server_value_kept_device_value_in_review"
             result.conflicts.append(ConflictOutcome(table_name, record_id, name, column.policy, outcome))
         if not accepted:
+            if any(values[n] != server.get(n) for n in changed_names) or values != raw_subset(raw, values):
+                _resend(writer, row, server, actor)  # the device now believes its values are synced
             return
         applied = table.apply(record_id=record_id, values=accepted, is_new=False, actor=actor)
         changed = sorted(accepted)
     if applied.scope_key not in actor.scope_keys:
         raise _Reject(ErrorCode.SYNC_RECORD_OUT_OF_SCOPE, "the record would fall outside this device's scope")
-    is_echo = all(applied.payload.get(k) == v for k, v in values.items())
+    # Echo only when the stored row is exactly what the device holds (raw, before normalisation):
+    # otherwise the device must receive the server's version on its next pull.
+    is_echo = all(applied.payload.get(k) == raw.get(k) for k in values)
     writer.stage(
         table=table_name,
         record_id=record_id,
@@ -331,6 +375,42 @@ def _apply_entry(
         echo_device_id=actor.device_id if is_echo else None,
     )
     result.applied_count += 1
+
+
+def _resend(writer: SyncWriter, row: SyncRow, server: dict[str, Any], actor: WriteActor) -> None:
+    """Bump the row unchanged (no field versions move) so the device pulls the server's values."""
+    writer.stage(
+        table=row.table,
+        record_id=row.record_id,
+        payload=server,
+        scope_key=row.scope_key,
+        changed_fields=[],
+        writer=actor.writer,
+    )
+
+
+def conflict_base(checkpoint: SyncCheckpoint, row: SyncRow | None) -> int:
+    """The seq the device's copy of `row` reflected when its local edits were made.
+
+    WatermelonDB pulls, keeps local values of locally changed columns, then pushes with the new
+    cursor. So for a record that this very pull updated, the device's edits predate the update:
+    the base is where the pull started. Otherwise (record untouched by that pull, or first
+    delivered by it) the base is the cursor itself. After an unknown cursor, nothing is known: 0.
+    """
+    if checkpoint.is_replacement_due:
+        return 0
+    if row is None:
+        return checkpoint.seq
+    delivered_as_update = (
+        checkpoint.since_seq < row.seq <= checkpoint.seq
+        and row.created_seq <= checkpoint.since_seq
+        and checkpoint.since_seq >= checkpoint.initial_through_seq
+    )
+    return checkpoint.since_seq if delivered_as_update else checkpoint.seq
+
+
+def raw_subset(raw: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: raw.get(k) for k in values}
 
 
 def _changed_columns(raw: Mapping[str, Any], values: Mapping[str, Any], operation: str) -> list[str]:

@@ -60,7 +60,9 @@ class SyncWriter:
         for table, ids in by_table.items():
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                rows = SyncRow.objects.select_for_update().filter(table=table, record_id__in=chunk).order_by("record_id")
+                rows = (
+                    SyncRow.objects.select_for_update().filter(table=table, record_id__in=chunk).order_by("record_id")
+                )
                 for row in rows:
                     found[(row.table, row.record_id)] = row
         return found

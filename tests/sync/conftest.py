@@ -19,7 +19,14 @@ NOTES = "field_notes"
 
 def _apply(*, record_id: str, values: Mapping[str, Any], is_new: bool, actor: WriteActor) -> AppliedRecord:
     row = SyncRow.objects.filter(table=NOTES, record_id=record_id).first()
-    payload: dict[str, Any] = {"id": record_id, "title": "", "body": "", "status": "open", "owner_name": "", "commune_code": ""}
+    payload: dict[str, Any] = {
+        "id": record_id,
+        "title": "",
+        "body": "",
+        "status": "open",
+        "owner_name": "",
+        "commune_code": "",
+    }
     if row is not None:
         payload.update(orjson.loads(row.payload_json))
     payload.update(values)
@@ -109,12 +116,23 @@ class Phone:
 
 
 def note(record_id: str, **fields: Any) -> dict[str, Any]:
-    base = {"id": record_id, "title": "t", "body": "", "status": "open", "owner_name": "Nguyễn Văn A", "commune_code": "20215"}
+    base = {
+        "id": record_id,
+        "title": "t",
+        "body": "",
+        "status": "open",
+        "owner_name": "Nguyễn Văn A",
+        "commune_code": "20215",
+    }
     base.update(fields)
     return base
 
 
-def changes(created: list[dict[str, Any]] | None = None, updated: list[dict[str, Any]] | None = None, deleted: list[str] | None = None) -> dict[str, Any]:
+def changes(
+    created: list[dict[str, Any]] | None = None,
+    updated: list[dict[str, Any]] | None = None,
+    deleted: list[str] | None = None,
+) -> dict[str, Any]:
     return {NOTES: {"created": created or [], "updated": updated or [], "deleted": deleted or []}}
 
 

@@ -77,14 +77,30 @@ def test_replayed_push_after_lost_ack_changes_nothing_and_is_not_a_conflict() ->
     phone.push(push)
     other.pull()
     other.push(changes(updated=[{**note("n1", title="second"), "_status": "updated", "_changed": "title"}]))
-    seq_before = SyncRow.objects.get(record_id="n1").seq
+    versions_before = SyncRow.objects.get(record_id="n1").field_versions
 
     replay = phone.push(push)  # the ack of the first push was lost; the app sends it again
 
     assert replay == {"experimentalRejectedIds": {}, "rejections": [], "conflicts": []}
     row = SyncRow.objects.get(record_id="n1")
-    assert row.seq == seq_before
+    assert row.field_versions == versions_before
     assert orjson.loads(row.payload_json)["title"] == "second"
+
+
+def test_replay_after_lost_ack_through_the_apps_next_sync_keeps_the_newer_value() -> None:
+    phone, other = Phone("p1"), Phone("p2")
+    phone.pull()
+    push = changes(created=[note("n1", title="first")])
+    phone.push(push)  # applied, but the acknowledgement is lost: the record stays pending
+    other.pull()
+    other.push(changes(updated=[{**other.local["n1"], "title": "second", "_changed": "title"}]))
+    phone.pull()  # the app's next sync pulls first (its own row is suppressed, the other edit arrives)
+
+    response = phone.push(push)
+
+    assert response["conflicts"] == [] and response["rejections"] == []
+    assert orjson.loads(SyncRow.objects.get(record_id="n1").payload_json)["title"] == "second"
+    assert [r["title"] for r in phone.pull()["changes"][NOTES]["updated"]] == ["second"]
 
 
 def test_created_for_an_existing_id_updates_it_and_a_missing_delete_is_a_no_op() -> None:
@@ -107,7 +123,9 @@ def test_disjoint_field_edits_merge() -> None:
     b.pull()
     a.push(changes(updated=[{**a.local["n1"], "title": "from a", "_changed": "title"}]))
 
-    response = b.push(changes(updated=[{**b.local["n1"], "commune_code": "20215", "body": "b0 seen", "_changed": "body"}]))
+    response = b.push(
+        changes(updated=[{**b.local["n1"], "commune_code": "20215", "body": "b0 seen", "_changed": "body"}])
+    )
 
     assert response["conflicts"] == []
     payload = orjson.loads(SyncRow.objects.get(record_id="n1").payload_json)
@@ -119,7 +137,13 @@ def test_same_field_edits_follow_each_policy() -> None:
     a, b = Phone("a"), Phone("b")
     a.pull()
     b.pull()
-    a.push(changes(updated=[{**a.local["n1"], "title": "a", "body": "a saw", "status": "closed", "_changed": "title,body,status"}]))
+    a.push(
+        changes(
+            updated=[
+                {**a.local["n1"], "title": "a", "body": "a saw", "status": "closed", "_changed": "title,body,status"}
+            ]
+        )
+    )
 
     response = b.push(
         changes(
@@ -244,14 +268,16 @@ def test_device_scope_change_deletes_removed_and_creates_added_records() -> None
 
 
 @pytest.mark.parametrize("cursor", [999_999, -1])
-def test_unknown_cursor_gets_a_replacement_sync(cursor: int) -> None:
+def test_unknown_cursor_gets_an_empty_page_then_a_replacement_sync(cursor: int) -> None:
     server_write("n1")
     phone = Phone("p1")
 
-    body = phone.pull(last_pulled_at=cursor)
+    first = phone.pull(last_pulled_at=cursor)
+    second = phone.pull()
 
-    assert body["experimentalStrategy"] == "replacement"
-    assert ids(body, "created") == ["n1"]
+    assert (first["has_more"], ids(first, "created"), "experimentalStrategy" in first) == (True, [], False)
+    assert second["experimentalStrategy"] == "replacement"
+    assert ids(second, "created") == ["n1"]
 
 
 def test_another_devices_cursor_gets_a_replacement_sync() -> None:
@@ -259,9 +285,47 @@ def test_another_devices_cursor_gets_a_replacement_sync() -> None:
     a, b = Phone("a"), Phone("b")
     a.pull()
 
-    body = b.pull(last_pulled_at=a.cursor)
+    b.pull(last_pulled_at=a.cursor)
+
+    assert b.pull()["experimentalStrategy"] == "replacement"
+
+
+def test_pending_edits_are_pushed_before_a_replacement_destroys_local_state() -> None:
+    server_write("n1", title="server")
+    phone = Phone("p1")
+    phone.pull()
+    phone.cursor = 10**9  # e.g. the server was restored from an older backup
+
+    phone.pull()  # empty page, has_more: the app pushes now
+    phone.push(changes(updated=[{**phone.local["n1"], "title": "offline edit", "_changed": "title"}]))
+    body = phone.pull()
 
     assert body["experimentalStrategy"] == "replacement"
+    assert phone.local["n1"]["title"] == "offline edit"
+
+
+def test_server_value_kept_for_a_review_field_is_sent_back_to_the_device() -> None:
+    server_write("n1", status="open")
+    a, b = Phone("a"), Phone("b")
+    a.pull()
+    b.pull()
+    a.push(changes(updated=[{**a.local["n1"], "status": "closed", "_changed": "status"}]))
+    b.pull()  # WatermelonDB keeps b's local value for a locally changed column...
+
+    b.push(changes(updated=[{**b.local["n1"], "status": "escalated", "_changed": "status"}]))
+
+    assert ReviewItem.objects.get().proposed_value == "escalated"
+    assert b.pull()["changes"][NOTES]["updated"][0]["status"] == "closed"
+
+
+def test_normalised_text_is_sent_back_to_the_device_that_sent_it_decomposed() -> None:
+    phone = Phone("p1")
+    phone.pull()
+    phone.push(changes(created=[note("n1", title="Lo\u0302\u0323c")]))
+
+    body = phone.pull()
+
+    assert [r["title"] for r in body["changes"][NOTES]["created"]] == ["L\u1ed9c"]
 
 
 def test_old_app_gets_upgrade_error(settings: Any) -> None:
