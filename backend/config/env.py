@@ -51,7 +51,8 @@ def database_from_url(url: str, *, base_dir: Path) -> dict[str, Any]:
                 "timeout": 30,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
             },
-            "TEST": {"NAME": str(path.with_name(path.stem + "_test.db"))},
+            # One test database per process: concurrent test runs on one machine never share a file.
+            "TEST": {"NAME": str(path.with_name(f"{path.stem}_test_{os.getpid()}.db"))},
         }
     if parsed.scheme in {"postgres", "postgresql"}:
         options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
