@@ -1,0 +1,462 @@
+"""Writes: tus uploads and the Photos they become.
+
+Disk rules (DESIGN §4, "the offset on disk is the truth"):
+* the bytes of an upload are appended to MEDIA_ROOT/uploads/<id>.part, read from the request in
+  chunks (never the whole body in memory), and fsynced before the new offset is acknowledged;
+* the offset is the size of that file, not the database hint, so a server killed mid-write, or a
+  write cut short by a full disk, resumes from what is really there;
+* a completed upload becomes a Photo only after the sha256 of the whole file equals the one the
+  device declared and the image passed `inspect_and_derive`.
+
+One writer per upload at a time: an exclusive, non-blocking `flock` on the .part file (held across
+the body read, so it also serialises server processes on one machine). A second writer gets 423.
+Database transactions are short and never span reading the body, hashing or image decoding.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import errno
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from media_store.errors import (
+    ImageRejected,
+    MediaError,
+    StorageFull,
+    UploadChecksumMismatch,
+    UploadExpired,
+    UploadIncomplete,
+    UploadLocked,
+    UploadNotFound,
+    UploadOffsetMismatch,
+    UploadQuotaExceeded,
+    UploadRequestInvalid,
+    UploadTooLarge,
+)
+from media_store.imaging import CheckedImage, inspect_and_derive
+from media_store.models import Photo, Upload, UploadState
+from media_store.signals import photo_stored
+from media_store.storage import blob_key, derivative_key, media_storage, uploads_folder
+from mobile_contract.errors import ErrorCode
+
+BODY_CHUNK_BYTES = 256 * 1024
+CHECKSUM_ALGORITHMS = ("sha1", "sha256")  # tus checksum extension; sha1 is what tus clients send
+
+
+class BodySource(Protocol):
+    """What a request body offers: `read(n)` returning at most n bytes, b"" at the end."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UploadMetadata:
+    """The tus Upload-Metadata we keep (decoded). Nothing in it is used as a path or a file type."""
+
+    sha256: str
+    filename: str = ""
+    record_table: str = ""
+    record_id: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        fields = {
+            "filename": self.filename,
+            "record_table": self.record_table,
+            "record_id": self.record_id,
+        }
+        return {key: value for key, value in fields.items() if value}
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredChecksum:
+    """The tus `Upload-Checksum` of one PATCH body."""
+
+    algorithm: str
+    digest: bytes
+
+    @classmethod
+    def parse(cls, header: str) -> DeclaredChecksum:
+        algorithm, _, encoded = header.strip().partition(" ")
+        if algorithm not in CHECKSUM_ALGORITHMS:
+            raise UploadRequestInvalid(
+                "Upload-Checksum algorithm not supported.",
+                details={"supported": list(CHECKSUM_ALGORITHMS)},
+            )
+        try:
+            digest = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise UploadRequestInvalid("Upload-Checksum is not base64.")
+        if len(digest) != hashlib.new(algorithm).digest_size:
+            raise UploadRequestInvalid("Upload-Checksum has the wrong length for its algorithm.")
+        return cls(algorithm=algorithm, digest=digest)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    upload: Upload
+    offset_bytes: int
+    photo: Photo | None  # set once the upload is complete
+
+
+def upload_part_path(*, upload_id: UUID) -> Path:
+    return uploads_folder() / f"{upload_id}.part"
+
+
+def upload_expiry_from(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.FIELDSYNC_UPLOAD_EXPIRY_SECONDS)
+
+
+def upload_create(*, device_id: UUID, length_bytes: int, metadata: UploadMetadata) -> Upload:
+    """Start a tus upload for a device.
+
+    Side effects: an Upload row and an empty .part file. Not idempotent (each call is a new upload).
+    Raises UploadRequestInvalid (length 0), UploadTooLarge, UploadQuotaExceeded.
+    """
+    max_bytes = settings.FIELDSYNC_UPLOAD_MAX_BYTES
+    if length_bytes <= 0:
+        raise UploadRequestInvalid("Upload-Length must be at least 1.", details={"header": "Upload-Length"})
+    if length_bytes > max_bytes:
+        raise UploadTooLarge(details={"length_bytes": length_bytes, "max_bytes": max_bytes})
+    now = timezone.now()
+    # Soft limit on bytes parked on the server per device (two racing creations may both pass).
+    pending_bytes = (
+        Upload.objects.filter(device_id=device_id, state=UploadState.RECEIVING, expires_at__gt=now).aggregate(
+            total=Sum("length_bytes")
+        )["total"]
+        or 0
+    )
+    quota_bytes = settings.FIELDSYNC_UPLOAD_DEVICE_QUOTA_BYTES
+    if pending_bytes + length_bytes > quota_bytes:
+        raise UploadQuotaExceeded(details={"pending_bytes": pending_bytes, "quota_bytes": quota_bytes})
+    upload = Upload.objects.create(
+        device_id=device_id,
+        length_bytes=length_bytes,
+        declared_sha256=metadata.sha256,
+        metadata=metadata.as_json(),
+        expires_at=upload_expiry_from(now),
+    )
+    folder = uploads_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(upload_part_path(upload_id=upload.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    return upload
+
+
+def upload_append(
+    *,
+    upload: Upload,
+    offset_bytes: int,
+    body: BodySource,
+    content_length: int | None,
+    checksum: DeclaredChecksum | None = None,
+) -> AppendResult:
+    """Append a PATCH body at `offset_bytes`; complete the upload when its last byte arrives.
+
+    Side effects: bytes appended and fsynced; the offset hint and expiry updated; at completion see
+    `upload_complete`. A body cut short (client gone) keeps the bytes that arrived. A checksum
+    mismatch or an oversize body removes this request's bytes again.
+    Safe to retry as tus does: a stale offset gets UploadOffsetMismatch (409), and a repeated final
+    empty PATCH of a completed upload returns the same Photo.
+    Raises UploadExpired, UploadLocked, UploadOffsetMismatch, UploadTooLarge, UploadChecksumMismatch,
+    StorageFull, the stored error of a failed upload, and whatever `upload_complete` raises.
+    """
+    now = timezone.now()
+    upload_raise_if_unusable(upload=upload, now=now)
+    if upload.state == UploadState.COMPLETE:
+        return _append_to_complete(upload=upload, offset_bytes=offset_bytes, content_length=content_length)
+
+    path = upload_part_path(upload_id=upload.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UploadLocked()
+        upload = _reload(upload)  # whoever held the lock before us may have completed or failed it
+        upload_raise_if_unusable(upload=upload, now=now)
+        if upload.state == UploadState.COMPLETE:
+            return _append_to_complete(upload=upload, offset_bytes=offset_bytes, content_length=content_length)
+
+        on_disk_bytes = os.fstat(descriptor).st_size
+        if offset_bytes != on_disk_bytes:
+            raise UploadOffsetMismatch(details={"offset_bytes": on_disk_bytes})
+        remaining_bytes = upload.length_bytes - on_disk_bytes
+        if content_length is not None and content_length > remaining_bytes:
+            raise UploadTooLarge(
+                "The body is longer than the rest of the upload.", details={"remaining_bytes": remaining_bytes}
+            )
+        written_bytes = _append_body(
+            descriptor, start=on_disk_bytes, body=body, limit=remaining_bytes, checksum=checksum
+        )
+        new_offset = on_disk_bytes + written_bytes
+        Upload.objects.filter(pk=upload.pk).update(
+            offset_hint_bytes=new_offset, expires_at=upload_expiry_from(now), updated_at=now
+        )
+        photo = None
+        if new_offset == upload.length_bytes:
+            photo = upload_complete(upload_id=upload.id)  # still under the lock: one completion at a time
+        return AppendResult(upload=_reload(upload), offset_bytes=new_offset, photo=photo)
+    finally:
+        os.close(descriptor)  # releases the flock
+
+
+def _append_to_complete(*, upload: Upload, offset_bytes: int, content_length: int | None) -> AppendResult:
+    if offset_bytes == upload.length_bytes and not content_length:
+        return AppendResult(upload=upload, offset_bytes=upload.length_bytes, photo=upload.photo)
+    raise UploadOffsetMismatch(details={"offset_bytes": upload.length_bytes})
+
+
+def _reload(upload: Upload) -> Upload:
+    try:
+        return Upload.objects.select_related("photo").get(pk=upload.pk)
+    except Upload.DoesNotExist:
+        raise UploadNotFound()  # terminated meanwhile
+
+
+def _append_body(
+    descriptor: int, *, start: int, body: BodySource, limit: int, checksum: DeclaredChecksum | None
+) -> int:
+    """Write at most `limit` bytes of `body` at `start`; fsync; return how many were written."""
+    hasher = hashlib.new(checksum.algorithm) if checksum else None
+    written = 0
+    os.lseek(descriptor, start, os.SEEK_SET)
+    try:
+        while written < limit:
+            try:
+                chunk = body.read(min(BODY_CHUNK_BYTES, limit - written))
+            except OSError:
+                break  # the client went away: keep what arrived, it resumes from there
+            if not chunk:
+                break
+            view = memoryview(chunk)
+            while view:
+                count = os.write(descriptor, view)
+                view = view[count:]
+                written += count
+            if hasher is not None:
+                hasher.update(chunk)
+        if written == limit and _has_more(body):
+            _truncate(descriptor, start)
+            raise UploadTooLarge("The body is longer than the rest of the upload.", details={"remaining_bytes": limit})
+        if checksum is not None and hasher is not None and hasher.digest() != checksum.digest:
+            _truncate(descriptor, start)
+            raise UploadChecksumMismatch(
+                "The PATCH body does not match its Upload-Checksum.", details={"algorithm": checksum.algorithm}
+            )
+        os.fsync(descriptor)
+    except OSError as error:
+        # Disk full (or a file size limit) part way: keep exactly the bytes that were written whole.
+        _truncate(descriptor, start + written)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise StorageFull(details={"offset_bytes": start + written})
+        raise
+    return written
+
+
+def _has_more(body: BodySource) -> bool:
+    try:
+        return bool(body.read(1))
+    except OSError:
+        return False
+
+
+def _truncate(descriptor: int, size: int) -> None:
+    os.ftruncate(descriptor, size)
+    os.fsync(descriptor)
+
+
+def upload_raise_if_unusable(*, upload: Upload, now: datetime) -> None:
+    """Raise the stored error of a failed upload, or UploadExpired for an expired one."""
+    if upload.state == UploadState.FAILED:
+        raise upload_failure_error(upload=upload)
+    if upload.state == UploadState.RECEIVING and upload.expires_at <= now:
+        raise UploadExpired()
+
+
+def upload_failure_error(*, upload: Upload) -> MediaError:
+    """The error that failed this upload, rebuilt with the same code, status and details."""
+    try:
+        code = ErrorCode(upload.failure_code)
+    except ValueError:
+        code = ErrorCode.IMAGE_UNREADABLE
+    return MediaError(
+        "This upload was refused; start a new one with different bytes.",
+        code=code,
+        http_status=upload.failure_http_status or 422,
+        details=dict(upload.failure_details or {}),
+    )
+
+
+def upload_complete(*, upload_id: UUID) -> Photo:
+    """Turn a fully received upload into a Photo: verify sha256, sanitise, store, deduplicate.
+
+    Idempotent: a completed upload returns its Photo; identical bytes from any upload share one Photo
+    and one stored blob. Side effects: original and derivatives saved to media storage (outside any
+    transaction), the Photo created if new, the upload marked complete, its .part file deleted, and
+    the `photo_stored` signal sent after commit.
+    Raises UploadNotFound, UploadIncomplete, and - after marking the upload failed and deleting its
+    bytes, since re-sending them cannot help - UploadChecksumMismatch or an ImageRejected subclass.
+    """
+    try:
+        upload = Upload.objects.select_related("photo").get(pk=upload_id)
+    except Upload.DoesNotExist:
+        raise UploadNotFound()
+    if upload.state == UploadState.COMPLETE and upload.photo is not None:
+        return upload.photo
+    if upload.state == UploadState.FAILED:
+        raise upload_failure_error(upload=upload)
+    part = upload_part_path(upload_id=upload.id)
+    on_disk_bytes = part.stat().st_size if part.exists() else 0
+    if on_disk_bytes != upload.length_bytes:
+        raise UploadIncomplete(details={"offset_bytes": on_disk_bytes, "length_bytes": upload.length_bytes})
+
+    # Hashing and decoding are slow: no transaction or lock on the database while they run.
+    work_dir = Path(tempfile.mkdtemp(dir=uploads_folder(), prefix=f".derive-{upload.id}-"))
+    try:
+        try:
+            checked = inspect_and_derive(
+                part,
+                out_dir=work_dir,
+                max_bytes=settings.FIELDSYNC_UPLOAD_MAX_BYTES,
+                expected_sha256=upload.declared_sha256,
+            )
+        except (UploadChecksumMismatch, ImageRejected) as error:
+            _upload_fail(upload=upload, error=error)
+            raise
+        storage = media_storage()
+        storage.save_file(key=blob_key(sha256=checked.sha256), source=part)
+        for derivative in checked.derivatives:
+            storage.save_file(key=derivative_key(sha256=checked.sha256, kind=derivative.kind), source=derivative.path)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+    with transaction.atomic():
+        locked = Upload.objects.select_for_update().select_related("photo").get(pk=upload.pk)
+        if locked.state == UploadState.COMPLETE and locked.photo is not None:  # a concurrent retry won
+            return locked.photo
+        photo, created = Photo.objects.get_or_create(
+            sha256=checked.sha256, defaults=_photo_fields(checked, device_id=locked.device_id)
+        )
+        locked.state = UploadState.COMPLETE
+        locked.photo = photo
+        locked.offset_hint_bytes = locked.length_bytes
+        locked.completed_at = timezone.now()
+        locked.save(update_fields=["state", "photo", "offset_hint_bytes", "completed_at", "updated_at"])
+        transaction.on_commit(lambda: photo_stored.send(sender=Photo, photo=photo, upload=locked, is_new_photo=created))
+    part.unlink(missing_ok=True)
+    return photo
+
+
+def _photo_fields(checked: CheckedImage, *, device_id: Any) -> dict[str, Any]:
+    recorded = checked.captured_at or ""
+    captured_at = None
+    if recorded:
+        parsed = datetime.fromisoformat(recorded)
+        captured_at = parsed if parsed.tzinfo is not None else None  # a naive reading is never guessed into UTC
+    return {
+        "size_bytes": checked.size_bytes,
+        "format": str(checked.format),
+        "width": checked.width,
+        "height": checked.height,
+        "captured_at_recorded": recorded,
+        "captured_at": captured_at,
+        "gps_latitude": checked.gps.latitude if checked.gps else None,
+        "gps_longitude": checked.gps.longitude if checked.gps else None,
+        "flags": sorted(str(flag) for flag in checked.flags),
+        "derivatives": {
+            str(derivative.kind): {
+                "key": derivative_key(sha256=checked.sha256, kind=derivative.kind),
+                "sha256": derivative.sha256,
+                "size_bytes": derivative.size_bytes,
+                "width": derivative.width,
+                "height": derivative.height,
+            }
+            for derivative in checked.derivatives
+        },
+        "original_key": blob_key(sha256=checked.sha256),
+        "uploaded_by_device_id": device_id,
+    }
+
+
+def _upload_fail(*, upload: Upload, error: MediaError) -> None:
+    Upload.objects.filter(pk=upload.pk, state=UploadState.RECEIVING).update(
+        state=UploadState.FAILED,
+        failure_code=str(error.code),
+        failure_http_status=error.http_status,
+        failure_details=error.details,
+        updated_at=timezone.now(),
+    )
+    upload_part_path(upload_id=upload.id).unlink(missing_ok=True)
+
+
+def upload_terminate(*, upload: Upload) -> None:
+    """tus termination: forget an unfinished upload and its bytes.
+
+    Idempotent. A completed upload is kept (it records who uploaded the Photo); terminating it is a
+    no-op. Raises UploadLocked while a PATCH is writing to it.
+    """
+    if upload.state == UploadState.COMPLETE:
+        return
+    path = upload_part_path(upload_id=upload.id)
+    if not path.exists():
+        Upload.objects.filter(pk=upload.pk).exclude(state=UploadState.COMPLETE).delete()
+        return
+    descriptor = os.open(path, os.O_RDWR)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UploadLocked()
+        Upload.objects.filter(pk=upload.pk).exclude(state=UploadState.COMPLETE).delete()
+        path.unlink(missing_ok=True)
+    finally:
+        os.close(descriptor)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    expired_count: int
+    completed_count: int
+    failed_count: int
+
+
+def uploads_sweep(*, now: datetime | None = None) -> SweepResult:
+    """Housekeeping (run periodically): finish stalled uploads, delete expired ones and their bytes.
+
+    A stalled upload has all its bytes on disk but no Photo (the server died during completion).
+    Idempotent. Side effects: Photos created, rows and .part files deleted.
+    """
+    now = now or timezone.now()
+    completed = failed = 0
+    for upload in Upload.objects.filter(state=UploadState.RECEIVING, expires_at__gt=now):
+        path = upload_part_path(upload_id=upload.id)
+        if path.exists() and path.stat().st_size == upload.length_bytes:
+            try:
+                upload_complete(upload_id=upload.id)
+                completed += 1
+            except MediaError:
+                failed += 1
+    expired = list(Upload.objects.filter(state__in=[UploadState.RECEIVING, UploadState.FAILED], expires_at__lte=now))
+    for upload in expired:
+        upload_part_path(upload_id=upload.id).unlink(missing_ok=True)
+    Upload.objects.filter(pk__in=[upload.pk for upload in expired]).delete()
+    return SweepResult(expired_count=len(expired), completed_count=completed, failed_count=failed)
