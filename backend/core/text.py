@@ -1,0 +1,276 @@
+"""Vietnamese text normalisation and matching keys (pure Python, no Django).
+
+Entry points (API, sync, import) pass every free-text value through `normalize_text`, and
+person-name fields through `normalize_name` (DOMAIN §4.1). Two derived keys support matching:
+
+* `exact_key` — the dedup / exact-match key. It ignores Unicode form, mark order, case,
+  spacing, the Đ/Ð homoglyph and *where* the tone mark sits (hòa = hoà), but keeps the tone
+  itself and the vowel-quality marks (Tuấn ≠ Tuân, Lý ≠ Lí, Nguyễn ≠ Nguyen).
+* `search_key` — the accent-insensitive recall key. Strips every mark, maps đ→d, folds the
+  syllable-final single-vowel i/y spelling variant (Lý/Lí, Quý/Quí) and nothing else
+  (Thủy ≠ Thủi, Tay ≠ Tai). It only finds candidates; it never justifies a merge.
+
+Legacy TCVN3 (ABC, ".VnTime" fonts) text mis-decoded as Latin-1/cp1252 is detected with
+`looks_like_tcvn3` and converted with `tcvn3_to_unicode`. Callers decide what to do with it;
+DOMAIN §4.1.6 says quarantine it rather than fix it silently.
+
+Run `looks_like_tcvn3` on the *raw* value, before `normalize_text`: TCVN3 stores "ư" as byte 0xAD,
+which Latin-1 reads as a soft hyphen, and `normalize_text` removes soft hyphens.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Final
+
+__all__ = [
+    "TCVN3_TO_UNICODE",
+    "exact_key",
+    "looks_like_tcvn3",
+    "normalize_name",
+    "normalize_text",
+    "search_key",
+    "tcvn3_to_unicode",
+    "unicode_to_tcvn3",
+]
+
+# --- normalisation -------------------------------------------------------------------------
+
+# Invisible characters that arrive through copy-paste and IMEs and carry no meaning in a record.
+_INVISIBLE: Final[dict[int, None]] = {
+    ord(c): None
+    for c in (
+        "\u200b",  # zero width space
+        "\u200c",  # zero width non-joiner
+        "\u200d",  # zero width joiner
+        "\u2060",  # word joiner
+        "\ufeff",  # byte order mark / zero width no-break space
+        "\u00ad",  # soft hyphen
+    )
+}
+
+# Name fields only: letters that look like Đ/đ but are not (DOMAIN §4.1.3). ð is a real letter
+# in other languages, so this is never applied to free text.
+_NAME_HOMOGLYPHS: Final[dict[int, str]] = {
+    0x00D0: "\u0110",  # Ð LATIN CAPITAL LETTER ETH -> Đ
+    0x0189: "\u0110",  # Ɖ LATIN CAPITAL LETTER AFRICAN D -> Đ
+    0x00F0: "\u0111",  # ð LATIN SMALL LETTER ETH -> đ
+    0x0256: "\u0111",  # ɖ LATIN SMALL LETTER D WITH TAIL -> đ
+}
+
+
+# Combining marks that are Vietnamese tones, and those that change the vowel (â ê ô, ă, ơ ư).
+_TONE_MARKS: Final[frozenset[str]] = frozenset("\u0300\u0301\u0303\u0309\u0323")
+
+
+def _mark_order(mark: str) -> tuple[int, bool]:
+    return unicodedata.combining(mark), mark in _TONE_MARKS
+
+
+def _order_vietnamese_marks(text: str) -> str:
+    """Put a tone after the vowel-quality mark of the same combining class, then compose.
+
+    NFC reorders marks of different classes (o + dot below + circumflex), but circumflex, breve
+    and the tones above all have class 230, so an IME that types the tone first ("e" + U+0303 +
+    U+0302) leaves a string that NFC cannot compose into "ễ"."""
+    out: list[str] = []
+    marks: list[str] = []
+    for c in unicodedata.normalize("NFD", text):
+        if unicodedata.combining(c):
+            marks.append(c)
+            continue
+        out.extend(sorted(marks, key=_mark_order))
+        marks.clear()
+        out.append(c)
+    out.extend(sorted(marks, key=_mark_order))
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def normalize_text(s: str) -> str:
+    """Return `s` in NFC without invisible characters, with whitespace collapsed and stripped.
+
+    Removes ZWSP, ZWNJ, ZWJ, word joiner, BOM and soft hyphen; turns NBSP and every other
+    Unicode space or line break into one ASCII space; composes Vietnamese letters whose marks
+    came in a non-canonical order. Idempotent.
+    """
+    without_invisible = s.translate(_INVISIBLE)
+    # str.split() with no argument splits on every Unicode whitespace character, NBSP included.
+    collapsed = unicodedata.normalize("NFC", " ".join(without_invisible.split()))
+    if any(unicodedata.combining(c) for c in collapsed):  # rare: only then pay for the reordering
+        return _order_vietnamese_marks(collapsed)
+    return collapsed
+
+
+def normalize_name(s: str) -> str:
+    """`normalize_text` plus the Ð/Ɖ/ð/ɖ → Đ/đ homoglyph mapping. For person-name fields only."""
+    return normalize_text(s).translate(_NAME_HOMOGLYPHS)
+
+
+# --- matching keys -------------------------------------------------------------------------
+
+# The five marked tones as combining characters, with the conventional VNI tone digits.
+# A syllable with none of them has the level tone (ngang), written 0.
+_TONE_DIGITS: Final[dict[str, str]] = {
+    "\u0301": "1",  # sắc (acute)
+    "\u0300": "2",  # huyền (grave)
+    "\u0309": "3",  # hỏi (hook above)
+    "\u0303": "4",  # ngã (tilde)
+    "\u0323": "5",  # nặng (dot below)
+}
+
+# A run of letters together with their combining marks; in NFD the marks are not \w.
+_WORD: Final[re.Pattern[str]] = re.compile(r"(?:[^\W\d_]|[\u0300-\u036f])+")
+
+_VOWELS: Final[frozenset[str]] = frozenset("aeiouy")
+
+
+def _syllable_exact_key(match: re.Match[str]) -> str:
+    syllable = match.group()
+    tones = sorted({_TONE_DIGITS[c] for c in syllable if c in _TONE_DIGITS})
+    toneless = "".join(c for c in syllable if c not in _TONE_DIGITS)
+    return unicodedata.normalize("NFC", toneless) + ("".join(tones) or "0")
+
+
+def exact_key(name: str) -> str:
+    """Dedup / exact-match key: per syllable, the toneless syllable plus its tone digit.
+
+    Equal for NFC/NFD, mark order, case, spacing, Đ/Ð and old/new tone placement
+    (hòa/hoà, thủy/thuỷ). Different for a different tone (Tuấn/Tuân), dropped accents and
+    the i/y spelling variant (Lý/Lí). Example: "Nguyễn Văn Hòa" -> "nguyên4 văn0 hoa2".
+    """
+    decomposed = unicodedata.normalize("NFD", normalize_name(name).casefold())
+    return unicodedata.normalize("NFC", _WORD.sub(_syllable_exact_key, decomposed))
+
+
+def _fold_final_i_y(match: re.Match[str]) -> str:
+    word = match.group()
+    if word[-1] not in "iy":
+        return word
+    before = word[-2] if len(word) >= 2 else ""
+    # Fold only a single-vowel nucleus: Lý/Lí, Mỹ/Mĩ, Kỳ/Kì, and Quý/Quí where the "u" belongs to
+    # the consonant "qu". Never fold the diphthongs uy (Thủy/Thủi) or ay (Tay/Tai).
+    single_vowel = before not in _VOWELS or (before == "u" and word[-3:-2] == "q")
+    return word[:-1] + "i" if single_vowel else word
+
+
+_LETTER_RUN: Final[re.Pattern[str]] = re.compile(r"[^\W\d_]+")
+
+
+def search_key(name: str) -> str:
+    """Accent-insensitive recall key: no marks, đ→d, lower case, final single-vowel y→i.
+
+    Equal for Nguyễn/Nguyen, Đặng/Dang, Tuấn/Tuân, Lý/Lí, Quý/Quí. Different for Thủy/Thủi
+    and Tay/Tai. Use it to find candidates only.
+    """
+    decomposed = unicodedata.normalize("NFD", normalize_name(name).casefold())
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    stripped = stripped.replace("\u0111", "d")  # đ has no decomposition: map it explicitly.
+    return unicodedata.normalize("NFC", _LETTER_RUN.sub(_fold_final_i_y, stripped))
+
+
+# --- TCVN3 (ABC) legacy encoding -----------------------------------------------------------
+
+# TCVN 5712:1993 "VN3", the 8-bit encoding of the ABC ".VnTime" fonts: byte -> character.
+# Lowercase letters have all five tones; uppercase has only the seven letters below (toned
+# capitals lived in the separate ".VnTimeH" fonts, which reuse the lowercase positions).
+# In each vowel group the tones run huyền, hỏi, ngã, sắc, nặng in increasing byte order.
+_TCVN3_BYTES: Final[dict[int, str]] = {
+    # uppercase letters with a vowel-quality mark, and Đ
+    0xA1: "Ă", 0xA2: "Â", 0xA3: "Ê", 0xA4: "Ô", 0xA5: "Ơ", 0xA6: "Ư", 0xA7: "Đ",
+    # lowercase letters with a vowel-quality mark, and đ
+    0xA8: "ă", 0xA9: "â", 0xAA: "ê", 0xAB: "ô", 0xAC: "ơ", 0xAD: "ư", 0xAE: "đ",
+    0xB5: "à", 0xB6: "ả", 0xB7: "ã", 0xB8: "á", 0xB9: "ạ",
+    0xBB: "ằ", 0xBC: "ẳ", 0xBD: "ẵ", 0xBE: "ắ", 0xC6: "ặ",
+    0xC7: "ầ", 0xC8: "ẩ", 0xC9: "ẫ", 0xCA: "ấ", 0xCB: "ậ",
+    0xCC: "è", 0xCE: "ẻ", 0xCF: "ẽ", 0xD0: "é", 0xD1: "ẹ",
+    0xD2: "ề", 0xD3: "ể", 0xD4: "ễ", 0xD5: "ế", 0xD6: "ệ",
+    0xD7: "ì", 0xD8: "ỉ", 0xDC: "ĩ", 0xDD: "í", 0xDE: "ị",
+    0xDF: "ò", 0xE1: "ỏ", 0xE2: "õ", 0xE3: "ó", 0xE4: "ọ",
+    0xE5: "ồ", 0xE6: "ổ", 0xE7: "ỗ", 0xE8: "ố", 0xE9: "ộ",
+    0xEA: "ờ", 0xEB: "ở", 0xEC: "ỡ", 0xED: "ớ", 0xEE: "ợ",
+    0xEF: "ù", 0xF1: "ủ", 0xF2: "ũ", 0xF3: "ú", 0xF4: "ụ",
+    0xF5: "ừ", 0xF6: "ử", 0xF7: "ữ", 0xF8: "ứ", 0xF9: "ự",
+    0xFA: "ỳ", 0xFB: "ỷ", 0xFC: "ỹ", 0xFD: "ý", 0xFE: "ỵ",
+}  # fmt: skip
+
+# Bytes 0xA0-0xFF decode identically in Latin-1 and cp1252, so one table serves both.
+TCVN3_TO_UNICODE: Final[dict[str, str]] = {chr(b): c for b, c in _TCVN3_BYTES.items()}
+_TCVN3_ENCODE: Final[dict[int, str]] = {ord(c): chr(b) for b, c in _TCVN3_BYTES.items()}
+
+# Latin-1 letters that genuine Vietnamese Unicode text also uses (à á â ã è é ê ì í ò ó ô õ ù ú ý
+# and capitals). Seeing one of them proves nothing; every other table character is a marker.
+_VIETNAMESE_LATIN1: Final[frozenset[str]] = frozenset("àáâãèéêìíòóôõùúýÀÁÂÃÈÉÊÌÍÒÓÔÕÙÚÝ")
+_TCVN3_MARKERS: Final[frozenset[str]] = frozenset(TCVN3_TO_UNICODE) - _VIETNAMESE_LATIN1
+# Where a marker must have letters around it to count. By default on either side ("V¨n", "§inh");
+# Ð (TCVN3 "é") is also the Đ homoglyph that starts a word, so only after a letter; « and » (ô, ằ)
+# are also quotation marks, so only between letters ("N«ng", "b»ng", but not «Hello»).
+_MARKER_CONTEXT: Final[dict[str, str]] = {"Ð": "after_letter", "«": "between_letters", "»": "between_letters"}
+# Characters above U+00FF that cp1252 (not Latin-1) yields for bytes 0x80-0x9F.
+_CP1252_EXTRA: Final[frozenset[str]] = frozenset(bytes(range(0x80, 0xA0)).decode("cp1252", errors="ignore"))
+
+
+def _is_genuine_unicode_letter(c: str) -> bool:
+    """A letter or mark that no Latin-1/cp1252 decoding of a byte can produce (ă, ơ, ự, U+0301…)."""
+    if ord(c) <= 0xFF or c in _CP1252_EXTRA:
+        return False
+    return unicodedata.category(c)[0] in "LM"
+
+
+def _is_word_character(c: str) -> bool:
+    return c.isalpha() or c in TCVN3_TO_UNICODE
+
+
+def looks_like_tcvn3(s: str) -> bool:
+    """True when `s` looks like TCVN3 (ABC) bytes decoded as Latin-1 or cp1252.
+
+    Example: "NguyÔn V¨n A" (= Nguyễn Văn A). The text must contain no letter that only real
+    Unicode can produce (ă, ơ, ư, đ, ạ…ỹ, combining marks) and at least one TCVN3 marker next
+    to a letter: a table character that Vietnamese Unicode never uses (¨ © ª « ¬ µ ¶ ¾ § …), or
+    a Latin-1 capital straight after a lower-case ASCII letter ("yÔn"). Pass the raw value (see module
+    docstring). A heuristic: foreign names such as "Müller" are reported too, so callers
+    quarantine for review rather than convert blindly.
+    """
+    text = unicodedata.normalize("NFC", s)  # NFD-mangled mojibake recomposes to Latin-1
+    if any(_is_genuine_unicode_letter(c) for c in text):
+        return False
+    padded = f" {text} "
+    for i in range(1, len(padded) - 1):
+        c, before, after = padded[i], padded[i - 1], padded[i + 1]
+        if c in _TCVN3_MARKERS:
+            context = _MARKER_CONTEXT.get(c, "either_side")
+            letter_before, letter_after = _is_word_character(before), _is_word_character(after)
+            if (
+                (context == "either_side" and (letter_before or letter_after))
+                or (context == "after_letter" and letter_before)
+                or (context == "between_letters" and letter_before and letter_after)
+            ):
+                return True
+        elif c in TCVN3_TO_UNICODE and c.isupper() and before.isascii() and before.islower():
+            return True
+    return False
+
+
+def tcvn3_to_unicode(s: str) -> str:
+    """Convert TCVN3 text mis-decoded as Latin-1/cp1252 to NFC Unicode ("V¨n" -> "Văn").
+
+    Maps every character of the TCVN3 table and leaves everything else alone, so it must only be
+    applied to text that `looks_like_tcvn3` flagged (a genuine "á" would become "ỏ").
+    """
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", s).translate(_TCVN3_BYTES))
+
+
+def unicode_to_tcvn3(s: str) -> str:
+    """Encode Unicode text the way a TCVN3 (ABC) file decoded as Latin-1 shows it.
+
+    The inverse of `tcvn3_to_unicode` for the letters TCVN3 has. Toned capitals (Á, Ễ…), which
+    TCVN3 lacks, are written with their lower-case code, as ".VnTime" documents did. Used to
+    build legacy-import fixtures.
+    """
+    out: list[str] = []
+    for c in unicodedata.normalize("NFC", s):
+        code = ord(c)
+        if code not in _TCVN3_ENCODE and c.lower() != c and ord(c.lower()) in _TCVN3_ENCODE:
+            code = ord(c.lower())
+        out.append(_TCVN3_ENCODE.get(code, c))
+    return "".join(out)
