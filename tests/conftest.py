@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,7 @@ def _clear_cache() -> None:
     cache.clear()
 
 
-def make_unit(*, code: str = "U1", communes: tuple[str, ...] = ("20215",), province_wide: bool = False) -> Any:
+def make_unit(*, code: str = "U1", communes: tuple[str, ...] = ("06184",), province_wide: bool = False) -> Any:
     from backend.accounts.models import Jurisdiction, Unit, UnitKind
 
     unit = Unit.objects.create(
