@@ -460,3 +460,31 @@ def uploads_sweep(*, now: datetime | None = None) -> SweepResult:
         upload_part_path(upload_id=upload.id).unlink(missing_ok=True)
     Upload.objects.filter(pk__in=[upload.pk for upload in expired]).delete()
     return SweepResult(expired_count=len(expired), completed_count=completed, failed_count=failed)
+
+
+def photo_ingest_bytes(*, data: bytes, source: str) -> Photo:
+    """Store photo bytes that arrive by another path than tus (demo handbook, registry import).
+
+    Same checks as an upload: allow-list by content, bomb and truncation guards, EXIF stripped from
+    derivatives, content-addressed and deduplicated. Idempotent. Sends `photo_stored` after commit.
+    Raises an ImageRejected subclass for bytes that are not a safe image.
+    """
+    folder = uploads_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    work_dir = Path(tempfile.mkdtemp(dir=folder, prefix=f".ingest-{source}-"))
+    try:
+        original = work_dir / "original"
+        original.write_bytes(data)
+        checked = inspect_and_derive(original, out_dir=work_dir, max_bytes=settings.FIELDSYNC_UPLOAD_MAX_BYTES)
+        storage = media_storage()
+        storage.save_file(key=blob_key(sha256=checked.sha256), source=original)
+        for derivative in checked.derivatives:
+            storage.save_file(key=derivative_key(sha256=checked.sha256, kind=derivative.kind), source=derivative.path)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    with transaction.atomic():
+        photo, created = Photo.objects.get_or_create(
+            sha256=checked.sha256, defaults=_photo_fields(checked, device_id=None)
+        )
+        transaction.on_commit(lambda: photo_stored.send(sender=Photo, photo=photo, upload=None, is_new_photo=created))
+    return photo

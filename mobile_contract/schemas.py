@@ -109,3 +109,48 @@ class TableSchemaOut(BaseModel):
 class AppSchemaOut(BaseModel):
     version: int
     tables: list[TableSchemaOut]
+
+
+class FaceSearchIn(_In):
+    photo_sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    purpose: str = Field(max_length=40)
+    case_reference: str = Field(min_length=1, max_length=128)
+
+
+class FaceCandidateOut(BaseModel):
+    id: str
+    probe_face_index: int
+    rank: int
+    wanted_notice_id: str
+    distance: float
+    score: float
+    is_within_threshold: bool
+    label: Literal["candidate"] = "candidate"
+
+
+class FaceSearchOut(BaseModel):
+    id: str
+    status: str
+    purpose: str
+    case_reference: str
+    probe_sha256: str
+    error_code: str | None
+    faces_found: int
+    gallery_version: int | None
+    threshold: float | None
+    model_name: str | None
+    candidates: list[FaceCandidateOut]
+    notice: str = "Candidates are leads for a human to verify, never an identification."
+
+
+class FaceDecisionIn(_In):
+    decision: Literal["confirm", "reject", "inconclusive"]
+    note: str = Field(default="", max_length=2000)
+
+
+class FaceDecisionOut(BaseModel):
+    candidate_id: str
+    decision: str
+    confirmations: int
+    confirmations_required: int
+    is_confirmed: bool

@@ -20,7 +20,9 @@ router = Router(tags=["auth"])
 
 @router.post("/devices/enroll", response={200: DeviceEnrollOut, 400: ErrorOut, 429: ErrorOut}, auth=None)
 def device_enroll(request: HttpRequest, payload: DeviceEnrollIn) -> DeviceEnrollOut:
-    enrolled = services.device_enroll(code=payload.enrollment_code, label=payload.label, app_version=payload.app_version)
+    enrolled = services.device_enroll(
+        code=payload.enrollment_code, label=payload.label, app_version=payload.app_version
+    )
     return DeviceEnrollOut(
         device_id=str(enrolled.device.id),
         device_credential=enrolled.device_credential,

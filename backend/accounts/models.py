@@ -27,9 +27,7 @@ class Unit(models.Model):
 
     def commune_codes_on(self, day: date) -> frozenset[str]:
         """The 5-digit commune codes this unit covers on `day` (effective-dated)."""
-        rows = self.jurisdictions.filter(valid_from__lte=day).filter(
-            Q(valid_to__isnull=True) | Q(valid_to__gt=day)
-        )
+        rows = self.jurisdictions.filter(valid_from__lte=day).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=day))
         return frozenset(rows.values_list("commune_code", flat=True))
 
 

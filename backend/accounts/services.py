@@ -295,3 +295,25 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def token_pair_issue_for_ops(*, device: Device, officer: Officer) -> TokenPair:
+    """Issue a token pair without a password, for ops scripts and tests (`manage.py enroll_device`).
+
+    Only reachable from the server shell, never from the API. Applies the same rules as a login
+    (active device, active field officer of the device's unit) and is audited as
+    `auth.ops_token_issued`. Raises DeviceWipeRequired, OfficerNotAllowedOnDevice, LoginFailed.
+    """
+    if device.status != DeviceStatus.ACTIVE:
+        raise DeviceWipeRequired()
+    if not officer.is_active:
+        raise LoginFailed()
+    if not officer.is_field_officer or officer.unit_id != device.unit_id:
+        raise OfficerNotAllowedOnDevice()
+    with transaction.atomic():
+        pair = _issue_pair(device=device, officer=officer)
+        device.current_officer = officer
+        device.last_seen_at = timezone.now()
+        device.save(update_fields=["current_officer", "last_seen_at"])
+        audit_record(action="auth.ops_token_issued", officer_id=officer.pk, device_id=device.id)
+    return pair

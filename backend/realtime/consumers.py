@@ -17,21 +17,23 @@ from sync.registry import scope_keys_for
 def _token_from_scope(scope: dict[str, Any]) -> str:
     for name, value in scope.get("headers", []):
         if name == b"authorization":
-            kind, _, token = value.decode("latin-1").partition(" ")
+            kind, _, token = bytes(value).decode("latin-1").partition(" ")
             if kind.lower() == "bearer":
                 return token.strip()
-    query = parse_qs(scope.get("query_string", b"").decode())
-    return (query.get("token") or [""])[0]
+    query = parse_qs(bytes(scope.get("query_string", b"")).decode())
+    return str((query.get("token") or [""])[0])
 
 
-@database_sync_to_async
-def _authenticate(token: str) -> tuple[DeviceContext, list[str]] | str:
+def _authenticate_sync(token: str) -> tuple[DeviceContext, list[str]] | str:
     try:
         ctx = device_context_for_access_token(token=token)
     except DomainError as exc:
         return str(exc.code)
     keys = scope_keys_for(device=ctx.device, officer=ctx.officer)
     return ctx, sorted(keys)
+
+
+_authenticate = database_sync_to_async(_authenticate_sync)
 
 
 class DeviceConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]

@@ -1,3 +1,5 @@
+"""registry domain app."""
+
 from __future__ import annotations
 
 from django.apps import AppConfig
@@ -10,5 +12,8 @@ class RegistryConfig(AppConfig):
 
     def ready(self) -> None:
         from backend.registry import sync_tables
+        from media_store.signals import photo_stored
 
         sync_tables.register()
+        # media_store sends it after any photo is stored (tus upload or other ingest); idempotent receiver.
+        photo_stored.connect(sync_tables.on_photo_stored, dispatch_uid="registry.photo_stored")

@@ -1,0 +1,15 @@
+"""Durable background jobs (django-tasks, database backend: a job survives a server restart)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django_tasks import task
+
+
+@task()
+def run_face_search(search_id: str) -> str:
+    from backend.faces.services import face_search_run
+
+    outcome = face_search_run(search_id=UUID(search_id))
+    return str(outcome.search.status)

@@ -1,0 +1,99 @@
+"""Gallery search latency: GalleryIndex vs a naive brute force, at 35,000 and 1,000,000 encodings.
+
+Synthetic dlib-like 128-d float32 vectors (two templates per key), top-10 keys per search, one query at
+a time (as a search job does). The naive baseline is what face_recognition.face_distance does:
+``np.linalg.norm(matrix - query, axis=1)``, then a full argsort and the best row per key.
+
+    uv run python bench/faces_search.py [--sizes 35000 1000000]
+
+Targets: p99 <= 5 ms at 35k and <= 50 ms at 1M.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPOSITORY_ROOT))
+
+from backend.faces.index import GalleryIndex  # noqa: E402
+
+TARGET_P99_MS = {35_000: 5.0, 1_000_000: 50.0}
+K = 10
+
+
+def naive_search(
+    matrix: npt.NDArray[np.float32], keys: npt.NDArray[np.int64], query: npt.NDArray[np.float32], k: int
+) -> list[int]:
+    distances = np.linalg.norm(matrix - query, axis=1)
+    found: list[int] = []
+    for row in np.argsort(distances):
+        key = int(keys[row])
+        if key not in found:
+            found.append(key)
+            if len(found) == k:
+                break
+    return found
+
+
+def percentiles(
+    function: Callable[[npt.NDArray[np.float32]], object], queries: npt.NDArray[np.float32]
+) -> tuple[str, float]:
+    function(queries[0])  # warm-up
+    milliseconds = []
+    for query in queries:
+        started = time.perf_counter()
+        function(query)
+        milliseconds.append((time.perf_counter() - started) * 1000.0)
+    p50, p99 = np.percentile(milliseconds, [50, 99])
+    return f"p50 {p50:8.2f} ms   p99 {p99:8.2f} ms   ({len(milliseconds)} queries)", float(p99)
+
+
+def run(size: int, queries_ours: int, queries_naive: int, rng: np.random.Generator) -> None:
+    matrix = rng.normal(0.0, 0.09, size=(size, 128)).astype(np.float32)
+    keys = np.arange(size, dtype=np.int64) // 2
+    key_names = [f"person-{key}" for key in keys.tolist()]
+    template_ids = [f"template-{row}" for row in range(size)]
+    started = time.perf_counter()
+    index = GalleryIndex(initial_capacity=size)
+    index.add_many(key_names, template_ids, matrix)
+    build_seconds = time.perf_counter() - started
+    queries = (matrix[rng.integers(0, size, queries_ours)] + rng.normal(0, 0.03, (queries_ours, 128))).astype(
+        np.float32
+    )
+
+    for query in queries[:5]:  # both return the same keys
+        ours = [int(c.key.split("-")[1]) for c in index.search(query, K)]
+        assert ours == naive_search(matrix, keys, query, K), "GalleryIndex disagrees with brute force"
+
+    ours_text, ours_p99 = percentiles(lambda q: index.search(q, K), queries)
+    naive_text, naive_p99 = percentiles(lambda q: naive_search(matrix, keys, q, K), queries[:queries_naive])
+    target = TARGET_P99_MS.get(size)
+    verdict = "" if target is None else f"target p99 <= {target:g} ms: {'MET' if ours_p99 <= target else 'MISSED'}"
+    print(f"{size:>9,} vectors ({matrix.nbytes / 2**20:.0f} MiB), index built in {build_seconds:.2f} s")
+    print(f"   GalleryIndex.search  {ours_text}")
+    print(f"   naive brute force    {naive_text}")
+    print(f"   speed-up at p99: {naive_p99 / ours_p99:.1f}x   {verdict}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[35_000, 1_000_000])
+    arguments = parser.parse_args()
+    rng = np.random.default_rng(20261203)
+    print(f"{os.cpu_count()} CPUs, numpy {np.__version__}, k={K}")
+    for size in arguments.sizes:
+        run(size, queries_ours=500 if size <= 100_000 else 300, queries_naive=200 if size <= 100_000 else 30, rng=rng)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
