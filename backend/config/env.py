@@ -65,5 +65,7 @@ def database_from_url(url: str, *, base_dir: Path) -> dict[str, Any]:
             "PORT": str(parsed.port or 5432),
             "CONN_MAX_AGE": 0,
             "OPTIONS": options,
+            # One test database per process, as for SQLite: concurrent runs never drop each other's.
+            "TEST": {"NAME": f"test_{unquote(parsed.path.lstrip('/')) or 'fieldsync'}_{os.getpid()}"},
         }
     raise ValueError(f"FIELDSYNC_DATABASE_URL: unsupported scheme {parsed.scheme!r}")
