@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 
 from backend.accounts.services import DeviceContext
 from backend.faces import services
@@ -59,7 +59,7 @@ def _search_out(search: FaceSearch) -> FaceSearchOut:
     "/faces/searches",
     response={202: FaceSearchOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut},
 )
-def face_search_start(request: HttpRequest, payload: FaceSearchIn) -> tuple[int, FaceSearchOut]:
+def face_search_start(request: HttpRequest, payload: FaceSearchIn) -> Status[FaceSearchOut]:
     ctx = _ctx(request)
     search = services.face_search_start(
         device=ctx.device,
@@ -68,7 +68,7 @@ def face_search_start(request: HttpRequest, payload: FaceSearchIn) -> tuple[int,
         purpose=payload.purpose,
         case_reference=payload.case_reference,
     )
-    return 202, _search_out(search)
+    return Status(202, _search_out(search))
 
 
 @router.get("/faces/searches/{search_id}", response={200: FaceSearchOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut})

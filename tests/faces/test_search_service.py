@@ -1,0 +1,197 @@
+"""Face search end to end inside Django: gallery from wanted-notice photos, durable job, audit, sync."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from django.test import Client
+
+from backend.audit.models import AuditEvent
+from backend.faces.gallery import gallery_enrol, gallery_index, gallery_reset_memory, gallery_version
+from backend.faces.models import FaceSearch, GalleryTemplate, SearchStatus
+from backend.faces.services import face_search_run, face_search_start
+from media_store.models import Photo, Upload, UploadState
+from media_store.services import photo_ingest_bytes
+from sync.models import SyncRow
+from tests.conftest import make_device_session, make_officer, make_unit, shared_faces_dir
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def identities(count: int) -> list[list[Path]]:
+    folder = shared_faces_dir()
+    found = []
+    for directory in sorted(folder.iterdir()):
+        photos = sorted(directory.glob("*.jpg"))
+        if len(photos) >= 2:
+            found.append(photos)
+        if len(found) == count:
+            break
+    return found
+
+
+@pytest.fixture
+def gallery() -> dict[str, list[Path]]:
+    """Five wanted notices, each enrolled with its first photo (notice ids are synthetic)."""
+    gallery_reset_memory()
+    enrolled: dict[str, list[Path]] = {}
+    wanted: dict[str, list[str]] = {}
+    blobs: dict[str, bytes] = {}
+    for number, photos in enumerate(identities(5)):
+        notice_id = f"00000000-0000-0000-0000-{number:012d}"
+        data = photos[0].read_bytes()
+        photo = photo_ingest_bytes(data=data, source="test")
+        blobs[photo.sha256] = data
+        wanted[notice_id] = [photo.sha256]
+        enrolled[notice_id] = photos
+    outcome = gallery_enrol(wanted_photos=wanted, read_photo=blobs.__getitem__)
+    assert outcome.enrolled_count == 5
+    return enrolled
+
+
+def uploaded_by(device: Any, data: bytes) -> str:
+    photo = photo_ingest_bytes(data=data, source="test")
+    Upload.objects.create(
+        device=device,
+        length_bytes=len(data),
+        state=UploadState.COMPLETE,
+        photo=photo,
+        expires_at="2099-01-01T00:00:00Z",
+    )
+    return photo.sha256
+
+
+def test_second_photo_of_a_wanted_person_ranks_that_notice_first(gallery: dict[str, list[Path]]) -> None:
+    officer = make_officer(username="patrol1", unit=make_unit())
+    pair = make_device_session(officer=officer)
+    notice_id, photos = next(iter(gallery.items()))
+    sha256 = uploaded_by(pair.device, photos[1].read_bytes())
+
+    search = face_search_start(
+        device=pair.device, officer=officer, photo_sha256=sha256, purpose="border_check", case_reference="HN-1"
+    )
+    outcome = face_search_run(search_id=search.id, use_worker_process=False)
+
+    assert outcome.search.status == SearchStatus.DONE
+    assert outcome.search.gallery_version == gallery_version()
+    assert outcome.search.threshold is not None and outcome.search.model_name
+    first = min(outcome.candidates, key=lambda c: c.rank)
+    assert str(first.wanted_notice_id) == notice_id
+    assert first.is_within_threshold
+    assert [c.rank for c in outcome.candidates if c.probe_face_index == 0] == [1, 2, 3, 4, 5]
+    rows = SyncRow.objects.filter(scope_key=f"device:{pair.device.id}")
+    assert sorted(rows.values_list("table", flat=True).distinct()) == ["face_candidates", "face_searches"]
+    assert orjson.loads(rows.get(table="face_searches").payload_json)["status"] == "done"
+    actions = list(
+        AuditEvent.objects.filter(target_id=str(search.id)).values_list("action", "purpose", "case_reference")
+    )
+    assert actions == [
+        ("face.search_started", "border_check", "HN-1"),
+        ("face.search_finished", "border_check", "HN-1"),
+    ]
+
+
+def test_a_photo_without_a_face_is_a_normal_failed_search(gallery: dict[str, list[Path]], tmp_path: Path) -> None:
+    from PIL import Image
+
+    officer = make_officer(username="patrol1", unit=make_unit())
+    pair = make_device_session(officer=officer)
+    blank = tmp_path / "wall.jpg"
+    Image.new("RGB", (400, 300), (120, 130, 140)).save(blank, "JPEG")
+    sha256 = uploaded_by(pair.device, blank.read_bytes())
+
+    search = face_search_start(
+        device=pair.device, officer=officer, photo_sha256=sha256, purpose="border_check", case_reference="HN-2"
+    )
+    outcome = face_search_run(search_id=search.id, use_worker_process=False)
+
+    assert (outcome.search.status, outcome.search.error_code, outcome.candidates) == (
+        SearchStatus.FAILED,
+        "face_not_found",
+        [],
+    )
+
+
+def test_search_needs_a_purpose_a_case_reference_and_a_photo_of_the_unit(gallery: dict[str, list[Path]]) -> None:
+    officer = make_officer(username="patrol1", unit=make_unit(code="A"))
+    stranger = make_officer(username="patrol2", unit=make_unit(code="B"))
+    pair = make_device_session(officer=officer)
+    other = make_device_session(officer=stranger)
+    sha256 = uploaded_by(pair.device, next(iter(gallery.values()))[1].read_bytes())
+    client = Client()
+
+    def start(token: str, **body: Any) -> Any:
+        payload = {"photo_sha256": sha256, "purpose": "border_check", "case_reference": "X-1", **body}
+        return client.post(
+            "/api/v1/faces/searches",
+            payload,
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    assert start(pair.access_token, purpose="curiosity").json()["code"] == "face_search_purpose_invalid"
+    assert start(pair.access_token, case_reference="").status_code == 422
+    assert start(other.access_token).json()["code"] == "photo_not_found"
+    assert FaceSearch.objects.count() == 0
+    accepted = start(pair.access_token)
+    assert accepted.status_code == 202 and accepted.json()["status"] == "queued"
+    search_id = accepted.json()["id"]
+    assert (
+        client.get(
+            f"/api/v1/faces/searches/{search_id}", headers={"Authorization": f"Bearer {other.access_token}"}
+        ).status_code
+        == 404
+    )
+
+
+def test_a_confirmation_needs_a_second_different_officer(gallery: dict[str, list[Path]], settings: Any) -> None:
+    settings.FIELDSYNC_FACE_REQUIRE_SECOND_VERIFIER = True
+    unit = make_unit()
+    first, second = make_officer(username="o1", unit=unit), make_officer(username="o2", unit=unit)
+    pair = make_device_session(officer=first)
+    sha256 = uploaded_by(pair.device, next(iter(gallery.values()))[1].read_bytes())
+    search = face_search_start(
+        device=pair.device, officer=first, photo_sha256=sha256, purpose="border_check", case_reference="C"
+    )
+    candidate = min(face_search_run(search_id=search.id, use_worker_process=False).candidates, key=lambda c: c.rank)
+    client = Client()
+
+    def decide(token: str) -> dict[str, Any]:
+        response = client.post(
+            f"/api/v1/faces/candidates/{candidate.id}/decisions",
+            {"decision": "confirm"},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return dict(response.json())
+
+    once = decide(pair.access_token)
+    twice = decide(pair.access_token)
+    by_second = decide(make_device_session(officer=second).access_token)
+
+    assert (once["confirmations"], once["is_confirmed"]) == (1, False)
+    assert twice["code"] == "face_decision_invalid"
+    assert (by_second["confirmations"], by_second["is_confirmed"]) == (2, True)
+    assert AuditEvent.objects.filter(action="face.candidate_decision").count() == 2
+
+
+def test_rescinding_a_notice_removes_it_from_the_index_incrementally(gallery: dict[str, list[Path]]) -> None:
+    index, version = gallery_index()
+    assert index.key_count == 5
+    notice_ids = sorted(gallery)
+    blobs = {p.sha256: b"" for p in Photo.objects.all()}
+    wanted = {
+        str(n): [s]
+        for n, s in GalleryTemplate.objects.values_list("wanted_notice_id", "photo_sha256")
+        if str(n) != notice_ids[0]
+    }
+
+    outcome = gallery_enrol(wanted_photos=wanted, read_photo=blobs.__getitem__)
+    index, new_version = gallery_index()
+
+    assert (outcome.deactivated_count, outcome.enrolled_count) == (1, 0)
+    assert new_version == version + 1
+    assert index.key_count == 4 and notice_ids[0] not in index.keys()
