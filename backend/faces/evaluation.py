@@ -3,8 +3,9 @@
 Protocol (all choices are written into the report):
 - Gallery: the first photo (sorted by file name) of every identity with at least two photos.
 - Mated probes: the other photos of those identities. Non-mated probes: every single-photo identity.
-- One template per photo: the largest face, through the production quality gates (failures are counted,
-  never dropped silently: a failed enrolment or probe is a miss for every "including failures" rate).
+- One template per photo: the largest face, through the production quality gates for its purpose
+  (enrol: face found and size; probe: also blur). Failures are counted, never dropped silently: a
+  failed enrolment or probe is a miss for every "including failures" rate.
 - Verification (1:1): every probe template against every gallery template. FAR over impostor pairs
   where both templates exist; TAR over all genuine pairs (failures count as rejections) and, separately,
   over genuine pairs where both templates exist.
@@ -58,6 +59,7 @@ from backend.faces.pipeline import (
     FaceWorkerPool,
     LandmarkModel,
     PipelineSettings,
+    Purpose,
     count_faces,
     decode_for_faces,
     detect_and_encode,
@@ -446,11 +448,11 @@ class _Templates:
     non_mated_failures: Counter[str]
 
 
-def _gate(record: Record, settings: PipelineSettings) -> str | None:
+def _gate(record: Record, settings: PipelineSettings, purpose: Purpose) -> str | None:
     if record.error_code:
         return record.error_code
     return gate_failure_code(
-        analysed_face_size_px=record.face_px, blur_variance=record.blur_variance, settings=settings
+        analysed_face_size_px=record.face_px, blur_variance=record.blur_variance, settings=settings, purpose=purpose
     )
 
 
@@ -459,7 +461,7 @@ def _apply_gates(dataset: Dataset, records: dict[str, Record], settings: Pipelin
     vectors: list[npt.NDArray[np.float32]] = []
     enrol_failures: Counter[str] = Counter()
     for photo in dataset.gallery:
-        failure = _gate(records[photo.sha256], settings)
+        failure = _gate(records[photo.sha256], settings, "enrol")
         if failure:
             enrol_failures[failure] += 1
         else:
@@ -470,7 +472,7 @@ def _apply_gates(dataset: Dataset, records: dict[str, Record], settings: Pipelin
         ok: list[tuple[Photo, npt.NDArray[np.float32]]] = []
         failures: Counter[str] = Counter()
         for photo in photos:
-            failure = _gate(records[photo.sha256], settings)
+            failure = _gate(records[photo.sha256], settings, "probe")
             if failure:
                 failures[failure] += 1
             else:
@@ -726,9 +728,14 @@ def _summary(measured: dict[str, Any]) -> dict[str, Any]:
 # Quality sweeps
 
 
-def _sweep_sample(dataset: Dataset, measured: dict[str, Any], size: int) -> list[Photo]:
+def _sweep_sample(dataset: Dataset, measured: dict[str, Any], records: dict[str, Record], size: int) -> list[Photo]:
+    # Chosen without the gates (any photo with a face) so the sample does not move with the gates.
     templates: _Templates = measured["templates"]
-    eligible = [photo for photo, _ in templates.mated_ok if photo.identity in templates.enrolled_identities]
+    eligible = [
+        photo
+        for photo in dataset.mated_probes
+        if not records[photo.sha256].error_code and photo.identity in templates.enrolled_identities
+    ]
     if len(eligible) <= size:
         return eligible
     step = len(eligible) / size
@@ -781,7 +788,7 @@ def _quality_sweeps(
     rank_limit: int,
     progress: ProgressCallback | None,
 ) -> dict[str, Any]:
-    sample = _sweep_sample(dataset, measured, sample_size)
+    sample = _sweep_sample(dataset, measured, records, sample_size)
     index: GalleryIndex = measured["index"]
     threshold: float = measured["recommended"]["distance"]
     baseline_hits = [_hit(index, records[p.sha256], p.identity, threshold, rank_limit) for p in sample]
@@ -850,7 +857,7 @@ def _quality_sweeps(
         [(level["fnir"]["value"], level["median_blur_variance"]) for level in levels["blur"]],
     )
     return {
-        "sample": f"{len(sample)} mated probes (every n-th of those with a template and an enrolled mate)",
+        "sample": f"{len(sample)} mated probes (every n-th of those with a face, ungated, and an enrolled mate)",
         "threshold": threshold,
         "rule": (
             f"paired levels (the same probes degraded step by step); a gate sits halfway between the median "
@@ -939,6 +946,9 @@ def evaluate(
             "gallery_identities": len(dataset.gallery),
             "mated_probes": len(dataset.mated_probes),
             "non_mated_probes": len(dataset.non_mated_probes),
+            "files_with_identical_bytes": sum(
+                count for count in Counter(p.sha256 for p in dataset.all_photos).values() if count > 1
+            ),
             "protocol": (
                 "enrol the first photo (sorted) of each identity with >= 2 photos; probe with its other photos "
                 "(mated) and with every single-photo identity (non-mated); one template per photo: the largest "
@@ -965,9 +975,6 @@ def evaluate(
         found = [r for r in records.values() if not r.error_code]
         report["pipeline"]["images_with_several_faces"] = sum(1 for r in found if r.face_count > 1)
         report["pipeline"]["faces_found_only_with_upsampling"] = sum(1 for r in found if r.upsampled)
-        report["pipeline"]["median_detect_encode_ms_per_photo"] = round(
-            float(np.median([r.detect_encode_ms for r in found])) if found else 0.0, 1
-        )
         report["pipeline"]["analysed_face_px_percentiles"] = {
             str(q): float(np.percentile([r.face_px for r in found], q)) for q in (1, 5, 50, 95)
         }

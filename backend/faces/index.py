@@ -95,12 +95,22 @@ class GalleryIndex:
         """How many distinct keys have at least one template."""
         return len(self._rows_of_code)
 
-    def __contains__(self, template_id: object) -> bool:
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` (a person/notice key, like ``keys()``) has at least one template."""
+        code = self._code_of_key.get(key) if isinstance(key, str) else None
+        return code is not None and code in self._rows_of_code
+
+    def has_template(self, template_id: str) -> bool:
+        """Whether the template id is in the index."""
         return template_id in self._row_of_template
 
     def keys(self) -> list[str]:
         """The keys with at least one template, sorted."""
         return sorted(self._keys_by_code[code] for code in self._rows_of_code)
+
+    def template_ids(self) -> list[str]:
+        """Every template id in the index (a copy, in row order)."""
+        return list(self._template_ids)
 
     def vectors(self) -> npt.NDArray[np.float32]:
         """A read-only view of the stored rows (row order is an implementation detail)."""

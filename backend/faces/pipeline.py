@@ -61,7 +61,7 @@ ENCODING_DIMENSIONS: Final = 128
 DETECTOR: Final = "hog"
 NUM_JITTERS: Final = 1
 # The 5-point landmark model: faster than the 68-point one and measured the same within noise in
-# eval_report.json ("landmark_model_comparison": TAR@FAR=1e-3 0.919 vs 0.912, rank-1 0.936 vs 0.937).
+# eval_report.json ("landmark_model_comparison": TAR@FAR=1e-3 0.913 vs 0.906, rank-1 0.929 vs 0.930).
 LANDMARK_MODEL: Final[LandmarkModel] = "small"
 # Bumped whenever a change alters the templates produced for the same bytes (invalidates caches and
 # tells the gallery to re-encode).
@@ -242,8 +242,7 @@ class EncodeResult:
             return ()
         if self.purpose == "enrol":
             return (self.primary,)
-        failing = {QualityFlag.TOO_SMALL, QualityFlag.BLURRY}
-        return tuple(t for t in self.templates if failing.isdisjoint(t.quality_flags))
+        return tuple(t for t in self.templates if _passes_probe_gates(t))
 
     def primary_or_raise(self) -> FaceTemplate:
         """Return the primary template. Raises the stored ImageRejectedError or FaceQualityError."""
@@ -251,6 +250,10 @@ class EncodeResult:
             raise self.error
         assert self.primary is not None
         return self.primary
+
+
+def _passes_probe_gates(template: FaceTemplate) -> bool:
+    return QualityFlag.TOO_SMALL not in template.quality_flags and QualityFlag.BLURRY not in template.quality_flags
 
 
 # --------------------------------------------------------------------------------------------------
@@ -583,20 +586,28 @@ def blur_variance(pixels: Pixels, box: FaceBox) -> float:
 # Quality gates
 
 
-def gate_failure_code(*, analysed_face_size_px: int, blur_variance: float, settings: PipelineSettings) -> str | None:
-    """The per-face gate: FACE_TOO_SMALL, FACE_TOO_BLURRY or None. Shared with the evaluation."""
+def gate_failure_code(
+    *, analysed_face_size_px: int, blur_variance: float, settings: PipelineSettings, purpose: Purpose
+) -> str | None:
+    """The per-face gate: FACE_TOO_SMALL, FACE_TOO_BLURRY or None. Shared with the evaluation.
+
+    Size gates both purposes. Blur gates only probes: an officer can retake a blurry probe photo, but a
+    wanted notice's photo is often the only one there is, and a flagged template (``blurry``) searches
+    better than no template at all.
+    """
     if analysed_face_size_px < settings.min_face_px:
         return FACE_TOO_SMALL
-    if blur_variance < settings.min_blur_variance:
+    if purpose == "probe" and blur_variance < settings.min_blur_variance:
         return FACE_TOO_BLURRY
     return None
 
 
-def _gate_failure(template: FaceTemplate, settings: PipelineSettings) -> FaceQualityError | None:
+def _gate_failure(template: FaceTemplate, settings: PipelineSettings, purpose: Purpose) -> FaceQualityError | None:
     code = gate_failure_code(
         analysed_face_size_px=template.analysed_face_size_px,
         blur_variance=template.blur_variance,
         settings=settings,
+        purpose=purpose,
     )
     if code == FACE_TOO_SMALL:
         return FaceQualityError(
@@ -620,18 +631,20 @@ def select_primary_face(
     templates: list[FaceTemplate] | tuple[FaceTemplate, ...],
     *,
     settings: PipelineSettings = DEFAULT_SETTINGS,
+    purpose: Purpose = "probe",
 ) -> FaceTemplate:
     """Apply the quality gates and return the largest face.
 
     Gates: a face was found; the largest face is at least ``settings.min_face_px`` in the decoded
-    pixels; its blur measure is at least ``settings.min_blur_variance``. Other faces do not stop it: the
-    largest is used and carries the ``multiple_faces`` flag.
+    pixels; for a probe, its blur measure is at least ``settings.min_blur_variance`` (an enrolment keeps
+    a blurry face, flagged ``blurry``). Other faces do not stop it: the largest is used and carries the
+    ``multiple_faces`` flag.
     Raises FaceQualityError with FACE_NOT_FOUND, FACE_TOO_SMALL or FACE_TOO_BLURRY. Never IndexError.
     """
     if not templates:
         raise FaceQualityError(FACE_NOT_FOUND, "No face was found in this photo.", {"face_count": 0})
     primary = max(templates, key=lambda t: (t.box.area, -t.box.top, -t.box.left))
-    failure = _gate_failure(primary, settings)
+    failure = _gate_failure(primary, settings, purpose)
     if failure is not None:
         failure.details["face_count"] = len(templates)
         raise failure
@@ -671,7 +684,7 @@ def encode_photo_bytes(data: bytes, purpose: Purpose, *, settings: PipelineSetti
     primary: FaceTemplate | None = None
     error: FacePipelineError | None = None
     try:
-        primary = select_primary_face(templates, settings=settings)
+        primary = select_primary_face(templates, settings=settings, purpose=purpose)
     except FaceQualityError as rejection:
         error = rejection
     return EncodeResult(

@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pytest
 from PIL import ExifTags, Image, ImageFile, ImageFilter
 
-from backend.faces import errors
+from backend.faces import errors, thresholds
 from backend.faces.errors import FaceQualityError, ImageRejectedError
 from backend.faces.index import GalleryIndex
 from backend.faces.pipeline import (
@@ -274,10 +274,9 @@ def test_a_blank_image_gives_face_not_found_and_no_templates() -> None:
 
 
 def test_a_tiny_face_is_found_by_upsampling_and_refused_as_too_small(photo_image: PhotoImage) -> None:
-    tiny = photo_image(PHOTO).resize((120, 120), Image.Resampling.LANCZOS)
-    settings = replace(DEFAULT_SETTINGS, min_face_px=60)
+    tiny = photo_image(PHOTO).resize((100, 100), Image.Resampling.LANCZOS)  # face about 43 px
 
-    result = encode_photo_bytes(encode_image(tiny, "PNG"), "probe", settings=settings)
+    result = encode_photo_bytes(encode_image(tiny, "PNG"), "probe")
 
     assert result.error is not None
     assert result.error.code == errors.FACE_TOO_SMALL
@@ -286,20 +285,25 @@ def test_a_tiny_face_is_found_by_upsampling_and_refused_as_too_small(photo_image
     assert template.template_meta.upsample == 1
     assert QualityFlag.UPSAMPLED in template.quality_flags
     assert QualityFlag.TOO_SMALL in template.quality_flags
-    assert result.error.details["face_size_px"] == template.analysed_face_size_px < 60
+    assert result.error.details["face_size_px"] == template.analysed_face_size_px < thresholds.MIN_FACE_PX
+    assert result.error.details["min_face_px"] == thresholds.MIN_FACE_PX
     assert result.usable_templates == ()
 
 
-def test_a_blurred_face_is_refused_as_too_blurry(photo_image: PhotoImage) -> None:
-    blurred = photo_image(PHOTO).filter(ImageFilter.GaussianBlur(3))
-    settings = replace(DEFAULT_SETTINGS, min_blur_variance=20.0, min_face_px=0)
+def test_a_blurred_face_is_refused_as_a_probe_but_kept_flagged_for_enrolment(photo_image: PhotoImage) -> None:
+    data = encode_image(photo_image(PHOTO).filter(ImageFilter.GaussianBlur(3)), "PNG")
 
-    result = encode_photo_bytes(encode_image(blurred, "PNG"), "probe", settings=settings)
+    probe = encode_photo_bytes(data, "probe")
+    enrolment = encode_photo_bytes(data, "enrol")
 
-    assert result.error is not None
-    assert result.error.code == errors.FACE_TOO_BLURRY
-    assert result.templates[0].blur_variance < 20.0
-    assert QualityFlag.BLURRY in result.templates[0].quality_flags
+    assert probe.error is not None
+    assert probe.error.code == errors.FACE_TOO_BLURRY
+    assert probe.templates[0].blur_variance < thresholds.MIN_BLUR_VARIANCE
+    assert QualityFlag.BLURRY in probe.templates[0].quality_flags
+    assert enrolment.error is None
+    assert enrolment.primary is not None
+    assert QualityFlag.BLURRY in enrolment.primary.quality_flags
+    assert enrolment.usable_templates == (enrolment.primary,)
 
 
 def test_two_faces_side_by_side_give_two_templates_largest_first(photo_image: PhotoImage) -> None:
