@@ -126,3 +126,14 @@ class PhotoNotFound(MediaError):
     code = ErrorCode.PHOTO_NOT_FOUND
     http_status = 404
     default_message = "No such photo."
+
+
+class PhotoIntegrityError(MediaError):
+    """The stored bytes of a photo do not hash to the sha256 recorded for them (or are missing).
+
+    The bytes are never served. A server-side fault (storage corruption), logged at ERROR.
+    """
+
+    code = ErrorCode.INTERNAL_ERROR  # TODO(lead): a dedicated `photo_integrity_failed` code in mobile_contract
+    http_status = 500
+    default_message = "The stored photo failed its integrity check; it cannot be served."

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from media_store.errors import PhotoNotFound, UploadNotFound
+from media_store.access import photo_access
+from media_store.callers import Caller
+from media_store.errors import PhotoIntegrityError, PhotoNotFound, UploadNotFound
 from media_store.models import Photo, Upload, UploadState
 from media_store.services import upload_part_path
+from media_store.storage import media_storage
+
+logger = logging.getLogger(__name__)
+
+DERIVATIVE_KINDS = ("thumb", "display")
+_READ_CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedBytes:
+    """Bytes read from storage whose sha256 equals the recorded one."""
+
+    data: bytes
+    sha256: str
 
 
 def upload_get_for_device(*, device_id: Any, upload_id: UUID) -> Upload:
@@ -33,3 +52,65 @@ def photo_get_by_sha256(*, sha256: str) -> Photo:
     if photo is None:
         raise PhotoNotFound()
     return photo
+
+
+def photo_get_for_caller(*, caller: Caller, sha256: str) -> Photo:
+    """A stored photo the caller's device may see (FIELDSYNC_PHOTO_ACCESS_CHECKER decides).
+
+    A photo out of the caller's scope is indistinguishable from a missing one: PhotoNotFound (404).
+    """
+    sha256 = sha256.lower()
+    photo = Photo.objects.filter(sha256=sha256).first()
+    if photo is None or not photo_access().caller_may_read(caller=caller, sha256=sha256):
+        raise PhotoNotFound()
+    return photo
+
+
+def photo_derivative_sha256(*, photo: Photo, kind: str) -> str:
+    """The recorded sha256 of a derivative (its ETag). Raises PhotoNotFound for an unknown kind."""
+    entry = (photo.derivatives or {}).get(kind) if kind in DERIVATIVE_KINDS else None
+    if not entry:
+        raise PhotoNotFound(details={"kind": kind})
+    return str(entry["sha256"])
+
+
+def photo_derivative_read(*, photo: Photo, kind: str) -> VerifiedBytes:
+    """The derivative's bytes, verified against their recorded sha256 before anyone sees them.
+
+    Raises PhotoNotFound (unknown kind), PhotoIntegrityError (bytes missing or altered; logged).
+    """
+    expected = photo_derivative_sha256(photo=photo, kind=kind)
+    key = str(photo.derivatives[kind]["key"])
+    return _read_verified(key=key, expected_sha256=expected, photo=photo, part=kind)
+
+
+def photo_original_read(*, photo: Photo) -> VerifiedBytes:
+    """The original upload's bytes, verified against the photo's sha256. Raises PhotoIntegrityError."""
+    return _read_verified(key=photo.original_key, expected_sha256=photo.sha256, photo=photo, part="original")
+
+
+def _read_verified(*, key: str, expected_sha256: str, photo: Photo, part: str) -> VerifiedBytes:
+    hasher = hashlib.sha256()
+    chunks: list[bytes] = []
+    try:
+        with media_storage().open(key=key) as handle:
+            while chunk := handle.read(_READ_CHUNK_BYTES):
+                hasher.update(chunk)
+                chunks.append(chunk)
+    except Exception as error:  # any backend's failure to produce the bytes (missing file, S3 404, I/O)
+        logger.error("photo %s %s unreadable at %s: %s", photo.sha256, part, key, error)
+        raise PhotoIntegrityError(
+            "The stored photo is missing; it cannot be served.", details={"sha256": photo.sha256, "part": part}
+        )
+    actual = hasher.hexdigest()
+    if actual != expected_sha256:
+        logger.error(
+            "photo %s %s at %s failed its integrity check: expected sha256 %s, stored bytes hash to %s",
+            photo.sha256,
+            part,
+            key,
+            expected_sha256,
+            actual,
+        )
+        raise PhotoIntegrityError(details={"sha256": photo.sha256, "part": part})
+    return VerifiedBytes(data=b"".join(chunks), sha256=actual)

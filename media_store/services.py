@@ -20,6 +20,7 @@ import binascii
 import errno
 import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -30,10 +31,11 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from media_store.access import photo_access
 from media_store.errors import (
     ImageRejected,
     MediaError,
@@ -54,7 +56,13 @@ from media_store.signals import photo_stored
 from media_store.storage import blob_key, derivative_key, media_storage, uploads_folder
 from mobile_contract.errors import ErrorCode
 
+logger = logging.getLogger(__name__)
+
 BODY_CHUNK_BYTES = 256 * 1024
+# Bytes gathered between two fsyncs of a .part file. The offset is the file size, so bytes written
+# but not yet fsynced still count after a process crash (they are in the page cache); after a power
+# loss the file may be shorter, never wrong (the final sha256 check guards the rest).
+FSYNC_BATCH_BYTES = 1024 * 1024
 CHECKSUM_ALGORITHMS = ("sha1", "sha256")  # tus checksum extension; sha1 is what tus clients send
 
 
@@ -170,6 +178,9 @@ def upload_append(
 ) -> AppendResult:
     """Append a PATCH body at `offset_bytes`; complete the upload when its last byte arrives.
 
+    For a body readable with blocking `read(n)` (WSGI, Django's test client). The ASGI route in
+    `media_store.tus_asgi` drives the same `upload_append_begin` / `AppendSession` / `upload_append_finish`
+    steps with the body chunks as they arrive, so both paths share every rule below.
     Side effects: bytes appended and fsynced; the offset hint and expiry updated; at completion see
     `upload_complete`. A body cut short (client gone) keeps the bytes that arrived. A checksum
     mismatch or an oversize body removes this request's bytes again.
@@ -177,6 +188,122 @@ def upload_append(
     empty PATCH of a completed upload returns the same Photo.
     Raises UploadExpired, UploadLocked, UploadOffsetMismatch, UploadTooLarge, UploadChecksumMismatch,
     StorageFull, the stored error of a failed upload, and whatever `upload_complete` raises.
+    """
+    started = upload_append_begin(
+        upload=upload, offset_bytes=offset_bytes, content_length=content_length, checksum=checksum
+    )
+    if isinstance(started, AppendResult):
+        return started
+    return upload_append_read(session=started, body=body)
+
+
+def upload_append_read(*, session: AppendSession, body: BodySource) -> AppendResult:
+    """Read a blocking body into a begun AppendSession, then finish it (see `upload_append`).
+
+    Always closes the session.
+    """
+    try:
+        is_body_cut = False
+        batch: list[bytes] = []
+        batch_bytes = 0
+        while session.remaining_bytes - batch_bytes > 0:
+            try:
+                chunk = body.read(min(BODY_CHUNK_BYTES, session.remaining_bytes - batch_bytes))
+            except OSError:
+                is_body_cut = True  # the client went away: keep what arrived, it resumes from there
+                break
+            if not chunk:
+                break
+            batch.append(chunk)
+            batch_bytes += len(chunk)
+            if batch_bytes >= FSYNC_BATCH_BYTES:
+                session.write(batch)
+                batch, batch_bytes = [], 0
+        if batch:
+            session.write(batch)
+        if session.remaining_bytes == 0 and _has_more(body):
+            session.reject_oversize()
+        return upload_append_finish(session=session, is_body_cut=is_body_cut)
+    finally:
+        session.close()
+
+
+class AppendSession:
+    """One PATCH writing to an upload's .part file, holding its exclusive lock until `close()`.
+
+    The file descriptor carries the `flock`; every exit path must call `close()` (it is idempotent).
+    `write` appends whole chunks and fsyncs them (a "chunk batch": the caller decides how many bytes
+    it gathers between fsyncs). On a full disk the file is cut back to the bytes written whole and
+    StorageFull is raised; the bytes before that stay (they are a correct prefix of the upload).
+    """
+
+    def __init__(self, *, upload: Upload, descriptor: int, start_bytes: int, checksum: DeclaredChecksum | None) -> None:
+        self.upload = upload
+        self.descriptor: int | None = descriptor
+        self.start_bytes = start_bytes
+        self.limit_bytes = upload.length_bytes - start_bytes
+        self.written_bytes = 0
+        self.checksum = checksum
+        self._hasher = hashlib.new(checksum.algorithm) if checksum else None
+
+    @property
+    def remaining_bytes(self) -> int:
+        return self.limit_bytes - self.written_bytes
+
+    @property
+    def offset_bytes(self) -> int:
+        return self.start_bytes + self.written_bytes
+
+    def _fd(self) -> int:
+        if self.descriptor is None:
+            raise RuntimeError("append session already closed")
+        return self.descriptor
+
+    def write(self, chunks: list[bytes]) -> None:
+        """Append `chunks` (in order) and fsync. Raises UploadTooLarge past the upload's length, StorageFull."""
+        descriptor = self._fd()
+        try:
+            for chunk in chunks:
+                if len(chunk) > self.remaining_bytes:
+                    self.reject_oversize()
+                view = memoryview(chunk)
+                while view:
+                    count = os.write(descriptor, view)
+                    view = view[count:]
+                    self.written_bytes += count
+                if self._hasher is not None:
+                    self._hasher.update(chunk)
+            os.fsync(descriptor)
+        except OSError as error:
+            # Disk full (or a file size limit) part way: keep exactly the bytes that were written whole.
+            _truncate(descriptor, self.offset_bytes)
+            if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise StorageFull(details={"offset_bytes": self.offset_bytes})
+            raise
+
+    def reject_oversize(self) -> None:
+        """The body is longer than the rest of the upload: drop this request's bytes. Raises UploadTooLarge."""
+        _truncate(self._fd(), self.start_bytes)
+        self.written_bytes = 0
+        raise UploadTooLarge(
+            "The body is longer than the rest of the upload.", details={"remaining_bytes": self.limit_bytes}
+        )
+
+    def close(self) -> None:
+        if self.descriptor is not None:
+            os.close(self.descriptor)  # releases the flock
+            self.descriptor = None
+
+
+def upload_append_begin(
+    *, upload: Upload, offset_bytes: int, content_length: int | None, checksum: DeclaredChecksum | None
+) -> AppendSession | AppendResult:
+    """Take the upload's write lock and check the PATCH against the bytes on disk.
+
+    Returns an AppendSession (the caller writes the body, then calls `upload_append_finish`; it
+    always closes the session) or, for a replayed final PATCH of a completed upload, its AppendResult.
+    Raises UploadExpired, UploadLocked, UploadOffsetMismatch, UploadTooLarge, the stored error of a
+    failed upload. No side effect when it raises.
     """
     now = timezone.now()
     upload_raise_if_unusable(upload=upload, now=now)
@@ -195,7 +322,6 @@ def upload_append(
         upload_raise_if_unusable(upload=upload, now=now)
         if upload.state == UploadState.COMPLETE:
             return _append_to_complete(upload=upload, offset_bytes=offset_bytes, content_length=content_length)
-
         on_disk_bytes = os.fstat(descriptor).st_size
         if offset_bytes != on_disk_bytes:
             raise UploadOffsetMismatch(details={"offset_bytes": on_disk_bytes})
@@ -204,10 +330,36 @@ def upload_append(
             raise UploadTooLarge(
                 "The body is longer than the rest of the upload.", details={"remaining_bytes": remaining_bytes}
             )
-        written_bytes = _append_body(
-            descriptor, start=on_disk_bytes, body=body, limit=remaining_bytes, checksum=checksum
-        )
-        new_offset = on_disk_bytes + written_bytes
+        os.lseek(descriptor, on_disk_bytes, os.SEEK_SET)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return AppendSession(upload=upload, descriptor=descriptor, start_bytes=on_disk_bytes, checksum=checksum)
+
+
+def upload_append_finish(*, session: AppendSession, is_body_cut: bool = False) -> AppendResult:
+    """End a PATCH: verify its Upload-Checksum, record the offset hint, complete the upload if whole.
+
+    `is_body_cut`: the client went away before the end of its body. Without a checksum its bytes are
+    kept (tus resumes from them); with one they cannot be verified and are dropped.
+    Always closes the session (releasing the lock) on the way out; completion runs before that, with
+    the lock still held, so that one request at a time completes an upload.
+    Raises UploadChecksumMismatch (this request's bytes removed) and whatever `upload_complete` raises.
+    """
+    try:
+        descriptor = session._fd()
+        checksum = session.checksum
+        hasher = session._hasher
+        if checksum is not None and hasher is not None and hasher.digest() != checksum.digest:
+            _truncate(descriptor, session.start_bytes)
+            raise UploadChecksumMismatch(
+                "The PATCH body does not match its Upload-Checksum.",
+                details={"algorithm": checksum.algorithm, "is_body_cut": is_body_cut},
+            )
+        os.fsync(descriptor)
+        now = timezone.now()
+        new_offset = session.offset_bytes
+        upload = session.upload
         Upload.objects.filter(pk=upload.pk).update(
             offset_hint_bytes=new_offset, expires_at=upload_expiry_from(now), updated_at=now
         )
@@ -216,7 +368,7 @@ def upload_append(
             photo = upload_complete(upload_id=upload.id)  # still under the lock: one completion at a time
         return AppendResult(upload=_reload(upload), offset_bytes=new_offset, photo=photo)
     finally:
-        os.close(descriptor)  # releases the flock
+        session.close()
 
 
 def _append_to_complete(*, upload: Upload, offset_bytes: int, content_length: int | None) -> AppendResult:
@@ -230,46 +382,6 @@ def _reload(upload: Upload) -> Upload:
         return Upload.objects.select_related("photo").get(pk=upload.pk)
     except Upload.DoesNotExist:
         raise UploadNotFound()  # terminated meanwhile
-
-
-def _append_body(
-    descriptor: int, *, start: int, body: BodySource, limit: int, checksum: DeclaredChecksum | None
-) -> int:
-    """Write at most `limit` bytes of `body` at `start`; fsync; return how many were written."""
-    hasher = hashlib.new(checksum.algorithm) if checksum else None
-    written = 0
-    os.lseek(descriptor, start, os.SEEK_SET)
-    try:
-        while written < limit:
-            try:
-                chunk = body.read(min(BODY_CHUNK_BYTES, limit - written))
-            except OSError:
-                break  # the client went away: keep what arrived, it resumes from there
-            if not chunk:
-                break
-            view = memoryview(chunk)
-            while view:
-                count = os.write(descriptor, view)
-                view = view[count:]
-                written += count
-            if hasher is not None:
-                hasher.update(chunk)
-        if written == limit and _has_more(body):
-            _truncate(descriptor, start)
-            raise UploadTooLarge("The body is longer than the rest of the upload.", details={"remaining_bytes": limit})
-        if checksum is not None and hasher is not None and hasher.digest() != checksum.digest:
-            _truncate(descriptor, start)
-            raise UploadChecksumMismatch(
-                "The PATCH body does not match its Upload-Checksum.", details={"algorithm": checksum.algorithm}
-            )
-        os.fsync(descriptor)
-    except OSError as error:
-        # Disk full (or a file size limit) part way: keep exactly the bytes that were written whole.
-        _truncate(descriptor, start + written)
-        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            raise StorageFull(details={"offset_bytes": start + written})
-        raise
-    return written
 
 
 def _has_more(body: BodySource) -> bool:
@@ -350,7 +462,7 @@ def upload_complete(*, upload_id: UUID) -> Photo:
         shutil.rmtree(work_dir, ignore_errors=True)
 
     with transaction.atomic():
-        locked = Upload.objects.select_for_update().select_related("photo").get(pk=upload.pk)
+        locked = Upload.objects.select_for_update(of=("self",)).select_related("photo").get(pk=upload.pk)
         if locked.state == UploadState.COMPLETE and locked.photo is not None:  # a concurrent retry won
             return locked.photo
         photo, created = Photo.objects.get_or_create(
@@ -488,3 +600,70 @@ def photo_ingest_bytes(*, data: bytes, source: str) -> Photo:
         )
         transaction.on_commit(lambda: photo_stored.send(sender=Photo, photo=photo, upload=None, is_new_photo=created))
     return photo
+
+
+PHOTO_RETENTION_DAYS_DEFAULT = 30
+_CLEANUP_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoCleanupResult:
+    deleted_count: int
+    referenced_count: int
+
+
+def photo_retention_days() -> int:
+    """Days an unreferenced photo is kept (setting FIELDSYNC_PHOTO_RETENTION_DAYS, read at call time)."""
+    return int(getattr(settings, "FIELDSYNC_PHOTO_RETENTION_DAYS", PHOTO_RETENTION_DAYS_DEFAULT))
+
+
+def photos_unreferenced_delete(*, retention_days: int | None = None, now: datetime | None = None) -> PhotoCleanupResult:
+    """Delete photos nothing references, once they (and their latest upload) are older than the retention.
+
+    "Referenced" is answered by the FIELDSYNC_PHOTO_ACCESS_CHECKER port (record links, wanted notices,
+    face searches). A photo whose record has not arrived yet is kept for the retention time, so a
+    record arriving late still finds it.
+    Side effects: per photo, in one short transaction (the row locked, age and references checked
+    again), its completed Upload rows and the Photo row are deleted; after commit its original and
+    derivatives are deleted from media storage. Idempotent. Raises nothing for a photo that went away.
+    """
+    now = now or timezone.now()
+    days = photo_retention_days() if retention_days is None else retention_days
+    cutoff = now - timedelta(days=days)
+    access = photo_access()
+    storage = media_storage()
+    deleted = referenced_count = 0
+    candidates = list(
+        Photo.objects.filter(created_at__lte=cutoff)
+        .exclude(uploads__completed_at__gt=cutoff)
+        .order_by("sha256")
+        .values_list("sha256", flat=True)
+        .distinct()
+    )
+    for start in range(0, len(candidates), _CLEANUP_BATCH):
+        batch = candidates[start : start + _CLEANUP_BATCH]
+        referenced = access.referenced_sha256s(sha256s=batch)
+        referenced_count += len(referenced)
+        for sha256 in batch:
+            if sha256 in referenced:
+                continue
+            try:
+                with transaction.atomic():
+                    photo = Photo.objects.select_for_update().filter(sha256=sha256, created_at__lte=cutoff).first()
+                    if photo is None or Upload.objects.filter(photo=photo, completed_at__gt=cutoff).exists():
+                        continue  # gone, or uploaded again meanwhile
+                    if access.referenced_sha256s(sha256s=[sha256]):  # a record linked it meanwhile
+                        referenced_count += 1
+                        continue
+                    keys = [photo.original_key, *(str(entry["key"]) for entry in (photo.derivatives or {}).values())]
+                    Upload.objects.filter(photo=photo).delete()
+                    photo.delete()
+            except IntegrityError:
+                # An upload of the same bytes completed concurrently and now points at the row: keep it.
+                logger.warning("photo %s not deleted: an upload completed while it was being removed", sha256)
+                continue
+            # Storage is not transactional: delete the bytes only once the row is gone for good.
+            for key in keys:
+                storage.delete(key=key)
+            deleted += 1
+    return PhotoCleanupResult(deleted_count=deleted, referenced_count=referenced_count)

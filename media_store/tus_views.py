@@ -50,33 +50,44 @@ _FILENAME_MAX_CHARS = 255
 View = Callable[..., HttpResponse]
 
 
+class TusVersionRequired(UploadRequestInvalid):
+    http_status = 412
+    default_message = "Tus-Resumable: 1.0.0 is required."
+
+
+def request_method(request: HttpRequest) -> str:
+    """The tus method: the HTTP method, or X-HTTP-Method-Override on a POST (for clients behind proxies)."""
+    method = (request.method or "GET").upper()
+    override = request.headers.get("X-HTTP-Method-Override", "").upper()
+    if method == "POST" and override in {"PATCH", "DELETE", "HEAD"}:
+        return override
+    return method
+
+
+def require_tus_version(request: HttpRequest, method: str) -> None:
+    if method != "OPTIONS" and request.headers.get("Tus-Resumable") != TUS_VERSION:
+        raise TusVersionRequired(details={"supported_versions": [TUS_VERSION]})
+
+
+def tus_finalize(response: HttpResponse) -> HttpResponse:
+    """Headers every tus response carries."""
+    response["Tus-Resumable"] = TUS_VERSION
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def _tus(view: View) -> View:
     """Common tus plumbing: version check, method override, headers, the error envelope."""
 
     @csrf_exempt
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        method = (request.method or "GET").upper()
-        override = request.headers.get("X-HTTP-Method-Override", "").upper()
-        if method == "POST" and override in {"PATCH", "DELETE", "HEAD"}:
-            method = override
+        method = request_method(request)
         try:
-            if method != "OPTIONS" and request.headers.get("Tus-Resumable") != TUS_VERSION:
-                response = _error_response(
-                    method,
-                    UploadRequestInvalid(
-                        "Tus-Resumable: 1.0.0 is required.",
-                        http_status=412,
-                        details={"supported_versions": [TUS_VERSION]},
-                    ),
-                )
-                response["Tus-Version"] = TUS_VERSION
-            else:
-                response = view(request, method, *args, **kwargs)
+            require_tus_version(request, method)
+            response = view(request, method, *args, **kwargs)
         except DomainError as error:
-            response = _error_response(method, error)
-        response["Tus-Resumable"] = TUS_VERSION
-        response["Cache-Control"] = "no-store"
-        return response
+            response = error_response(method, error)
+        return tus_finalize(response)
 
     return wrapper
 
@@ -146,15 +157,28 @@ def upload_resource(request: HttpRequest, method: str, upload_id: UUID) -> HttpR
         services.upload_terminate(upload=upload)
         return HttpResponse(status=204)
 
+    started = patch_start(request, upload)
+    if isinstance(started, services.AppendSession):
+        started = services.upload_append_read(session=started, body=request)
+    return patch_response(started)
+
+
+def patch_start(request: HttpRequest, upload: Upload) -> services.AppendSession | services.AppendResult:
+    """A PATCH up to its body: check the headers against the upload and take its write lock.
+
+    Shared by the Django view above and the streaming ASGI route (`media_store.tus_asgi`).
+    """
     if request.content_type != OFFSET_CONTENT_TYPE:
         raise _wrong_content_type(request)
-    result = services.upload_append(
+    return services.upload_append_begin(
         upload=upload,
         offset_bytes=_header_int(request, "Upload-Offset"),
-        body=request,
         content_length=_content_length(request),
         checksum=_checksum(request),
     )
+
+
+def patch_response(result: services.AppendResult) -> HttpResponse:
     response = HttpResponse(status=204)
     response["Upload-Offset"] = str(result.offset_bytes)
     _describe(response, result.upload)
@@ -187,7 +211,7 @@ def _describe(response: HttpResponse, upload: Upload) -> None:
         response["Fieldsync-Photo-Id"] = str(upload.photo.id)
 
 
-def _error_response(method: str, error: DomainError) -> HttpResponse:
+def error_response(method: str, error: DomainError) -> HttpResponse:
     if method == "HEAD":
         response = HttpResponse(status=error.http_status)
     else:
@@ -195,6 +219,8 @@ def _error_response(method: str, error: DomainError) -> HttpResponse:
             json.dumps(error.as_envelope()), status=error.http_status, content_type="application/json"
         )
     response["Fieldsync-Error-Code"] = str(error.code)
+    if isinstance(error, TusVersionRequired):
+        response["Tus-Version"] = TUS_VERSION
     if isinstance(error, MediaError) and "offset_bytes" in error.details and error.http_status == 409:
         response["Upload-Offset"] = str(error.details["offset_bytes"])
     return response

@@ -1,4 +1,8 @@
-"""ASGI entry point: HTTP through Django, /ws/v1/device through channels."""
+"""ASGI entry point: HTTP through Django, /ws/v1/device through channels.
+
+tus PATCHes of an upload are streamed to disk by `media_store.tus_asgi` before Django sees them
+(Django would read the whole body first, losing a cut PATCH's bytes); every other request goes to Django.
+"""
 
 from __future__ import annotations
 
@@ -12,5 +16,8 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from backend.realtime.routing import websocket_urlpatterns  # noqa: E402
+from media_store.tus_asgi import tus_patch_streaming  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})
+application = ProtocolTypeRouter(
+    {"http": tus_patch_streaming(django_asgi_app), "websocket": URLRouter(websocket_urlpatterns)}
+)

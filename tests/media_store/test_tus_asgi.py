@@ -1,0 +1,379 @@
+"""tus PATCH streamed to disk under ASGI: real uvicorn subprocesses on loopback, killed, starved of disk,
+raced and driven by the real tuspy client through a proxy that cuts connections."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import resource
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+from django.conf import settings
+
+from media_store.models import Photo, Upload, UploadState
+from tests.conftest import make_device_session, make_officer, make_unit
+from tests.media_store.factories import OFFSET_TYPE, UPLOADS_URL, photo_bytes, sha256_hex, tus_headers, tus_metadata
+from tests.media_store.live import (
+    CuttingProxy,
+    ServerProcess,
+    SlowRequest,
+    file_size,
+    vm_hwm_bytes,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+PIECE_BYTES = 64 * 1024
+
+
+@pytest.fixture
+def session(db: None) -> Any:
+    unit = make_unit(code="AS", communes=("20215",))
+    return make_device_session(officer=make_officer(username="asgi.user", unit=unit), label="phone-asgi")
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start(**kwargs: Any) -> ServerProcess:
+        kwargs.setdefault("media_root", Path(settings.MEDIA_ROOT))
+        server = ServerProcess(log_path=tmp_path / f"server-{len(started)}.log", **kwargs)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+def create_upload(server: ServerProcess, session: Any, data: bytes) -> str:
+    response = httpx.post(
+        f"{server.base_url}{UPLOADS_URL}",
+        headers=tus_headers(
+            session,
+            **{"Upload-Length": str(len(data)), "Upload-Metadata": tus_metadata(sha256=sha256_hex(data))},
+        ),
+    )
+    assert response.status_code == 201, response.text
+    return urlparse(response.headers["Location"]).path
+
+
+def part_file(server: ServerProcess, path: str) -> Path:
+    return server.media_root / "uploads" / f"{path.rsplit('/', 1)[1]}.part"
+
+
+def head_offset(server: ServerProcess, session: Any, path: str) -> int:
+    response = httpx.head(f"{server.base_url}{path}", headers=tus_headers(session))
+    assert response.status_code == 200, response.headers
+    return int(response.headers["Upload-Offset"])
+
+
+def patch(server: ServerProcess, session: Any, path: str, body: bytes, offset: int, **extra: str) -> httpx.Response:
+    return httpx.patch(
+        f"{server.base_url}{path}",
+        content=body,
+        headers=tus_headers(session, **{"Upload-Offset": str(offset), "Content-Type": OFFSET_TYPE, **extra}),
+        timeout=60,
+    )
+
+
+def slow_patch(server: ServerProcess, session: Any, path: str, *, offset: int, length: int) -> SlowRequest:
+    return SlowRequest(
+        port=server.port,
+        method="PATCH",
+        path=path,
+        headers=tus_headers(
+            session,
+            **{"Upload-Offset": str(offset), "Content-Type": OFFSET_TYPE, "Content-Length": str(length)},
+        ),
+    )
+
+
+def send_in_background(request: SlowRequest, data: bytes) -> threading.Thread:
+    """Send a body from a thread (the server may answer and close before it is all sent)."""
+
+    def run() -> None:
+        try:
+            for start in range(0, len(data), PIECE_BYTES):
+                request.send(data[start : start + PIECE_BYTES])
+        except OSError:
+            pass  # the server answered early and closed: expected when it refuses mid-body
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def assert_photo_stored(server: ServerProcess, data: bytes) -> None:
+    photo = Photo.objects.get()
+    assert photo.sha256 == sha256_hex(data)
+    sha = photo.sha256
+    assert (server.media_root / "blobs" / sha[:2] / sha[2:4] / sha).read_bytes() == data
+    assert Upload.objects.get().state == UploadState.COMPLETE
+
+
+# --- crash safety ---------------------------------------------------------------------------------
+
+
+def test_server_killed_mid_patch_keeps_the_received_bytes_and_the_upload_resumes(
+    servers: Callable[..., ServerProcess], session: Any
+) -> None:
+    data = photo_bytes(seed=21, size=(2000, 1500))
+    server = servers()
+    path = create_upload(server, session, data)
+    part = part_file(server, path)
+    request = slow_patch(server, session, path, offset=0, length=len(data))
+    half = len(data) // 2
+    for start in range(0, half, PIECE_BYTES):
+        request.send(data[start : min(start + PIECE_BYTES, half)])
+    # The body is being written while it arrives: the part file grows before the request ends.
+    wait_until(lambda: file_size(part) >= 1024 * 1024, what="the part file to grow mid-request")
+
+    server.kill()
+    request.close()
+
+    stored = file_size(part)
+    assert 1024 * 1024 <= stored <= request.sent_bytes == half
+    assert part.read_bytes() == data[:stored]
+    assert Photo.objects.count() == 0
+    restarted = servers(port=server.port)
+    assert head_offset(restarted, session, path) == stored
+    done = patch(restarted, session, path, data[stored:], stored)
+    assert done.status_code == 204, done.text
+    assert done.headers["Upload-Offset"] == str(len(data))
+    assert done.headers["Fieldsync-Photo-Sha256"] == sha256_hex(data)
+    assert_photo_stored(restarted, data)
+
+
+def _disk_full_mechanism() -> str:
+    """`tmpfs` (a real small filesystem, needs root and mount rights) or `rlimit` (RLIMIT_FSIZE: EFBIG)."""
+    forced = os.environ.get("FIELDSYNC_TEST_DISK_FULL", "")
+    if forced:
+        return forced
+    if os.geteuid() != 0:
+        return "rlimit"
+    probe = Path(settings.MEDIA_ROOT).parent / "mount-probe"
+    probe.mkdir(exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(probe)], capture_output=True)
+    if mounted.returncode != 0:
+        return "rlimit"
+    subprocess.run(["umount", str(probe)], check=True)
+    return "tmpfs"
+
+
+def test_disk_full_mid_patch_answers_507_keeps_a_true_offset_and_resumes_once_space_is_freed(
+    servers: Callable[..., ServerProcess], session: Any, tmp_path: Path
+) -> None:
+    mechanism = _disk_full_mechanism()
+    limit = 1280 * 1024
+    database = settings.DATABASES["default"]
+    if mechanism == "rlimit" and database["ENGINE"] == "django.db.backends.sqlite3":
+        # RLIMIT_FSIZE caps every file the server writes: keep the SQLite files (and their growth) below it.
+        database_bytes = max(file_size(Path(f"{database['NAME']}{suffix}")) for suffix in ("", "-wal"))
+        limit = database_bytes + 2 * 1024 * 1024
+    data = photo_bytes(seed=22, size=(2000, 1500) if limit < 2 * 1024 * 1024 else (3600, 2700))
+    assert len(data) > limit + 1024 * 1024
+    small = tmp_path / "small-disk"
+    small.mkdir()
+    filler = small / "filler"
+    if mechanism == "tmpfs":
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(small)], check=True)
+        filler.write_bytes(b"\0" * (8 * 1024 * 1024 - 1280 * 1024))  # about 1.25 MiB left
+        server = servers(media_root=small)
+    else:
+
+        def limit_file_size() -> None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+        server = servers(media_root=small, preexec_fn=limit_file_size)
+    try:
+        path = create_upload(server, session, data)
+        part = part_file(server, path)
+        request = slow_patch(server, session, path, offset=0, length=len(data))
+        sender = send_in_background(request, data)
+        status, headers, body = request.response()
+        sender.join(timeout=10)
+        request.close()
+
+        stored = file_size(part)
+        assert status == 507, (mechanism, body)
+        assert headers["fieldsync-error-code"] == "internal_error"
+        assert body.startswith(b'{"code": "internal_error"')
+        assert f'"offset_bytes": {stored}'.encode() in body
+        assert 0 < stored < len(data)
+        assert part.read_bytes() == data[:stored]
+        assert head_offset(server, session, path) == stored
+        assert Photo.objects.count() == 0
+
+        if mechanism == "tmpfs":
+            filler.unlink()  # space freed; the same server resumes
+        else:
+            server.kill()  # the limit lives with the process: "freeing space" is a server without it
+            server = servers(media_root=small, port=server.port)
+        assert head_offset(server, session, path) == stored
+        done = patch(server, session, path, data[stored:], stored)
+        assert done.status_code == 204, (mechanism, done.text)
+        assert done.headers["Fieldsync-Photo-Sha256"] == sha256_hex(data)
+        assert_photo_stored(server, data)
+    finally:
+        server.kill()
+        if mechanism == "tmpfs":
+            subprocess.run(["umount", str(small)], check=True)
+    print(f"disk-full mechanism: {mechanism}, stored before the failure: {stored} bytes")
+
+
+# --- streaming and memory -------------------------------------------------------------------------
+
+
+def test_a_50_mb_patch_is_written_while_it_arrives_and_server_memory_stays_flat(
+    servers: Callable[..., ServerProcess], session: Any
+) -> None:
+    data = os.urandom(50 * 1024 * 1024)  # not an image: completion refuses it, which is not the point here
+    server = servers(extra_env={"FIELDSYNC_UPLOAD_MAX_BYTES": str(64 * 1024 * 1024)})
+    path = create_upload(server, session, data)
+    part = part_file(server, path)
+    peak_before = vm_hwm_bytes(server.pid)
+    request = slow_patch(server, session, path, offset=0, length=len(data))
+    half = len(data) // 2
+    for start in range(0, half, 1024 * 1024):
+        request.send(data[start : start + 1024 * 1024])
+
+    wait_until(lambda: file_size(part) >= half - 1024 * 1024, what="half the body on disk mid-request")
+    growth_mid_request = vm_hwm_bytes(server.pid) - peak_before
+    sender = send_in_background(request, data[half:])
+    status, headers, _ = request.response()
+    sender.join(timeout=10)
+    request.close()
+
+    assert status == 415  # every byte arrived and matched the declared sha256; then the format check
+    assert headers["fieldsync-error-code"] == "image_format_not_allowed"
+    growth = vm_hwm_bytes(server.pid) - peak_before
+    assert growth_mid_request < 32 * 1024 * 1024, growth_mid_request
+    assert growth < 100 * 1024 * 1024, growth
+
+
+# --- concurrency ----------------------------------------------------------------------------------
+
+
+def test_a_second_patch_while_one_is_streaming_gets_423_and_the_first_completes(
+    servers: Callable[..., ServerProcess], session: Any
+) -> None:
+    data = photo_bytes(seed=23, size=(1600, 1200))
+    server = servers()
+    path = create_upload(server, session, data)
+    part = part_file(server, path)
+    first = slow_patch(server, session, path, offset=0, length=len(data))
+    first.send(data[: 1024 * 1024])
+    wait_until(lambda: file_size(part) >= 1024 * 1024, what="the first PATCH to be writing")
+
+    second = patch(server, session, path, data[:1000], 0)
+
+    assert second.status_code == 423
+    assert second.json()["code"] == "upload_locked"
+    assert file_size(part) == 1024 * 1024
+    first.send(data[1024 * 1024 :])
+    status, headers, _ = first.response()
+    first.close()
+    assert status == 204
+    assert headers["fieldsync-photo-sha256"] == sha256_hex(data)
+    assert_photo_stored(server, data)
+
+
+# --- the same answers as the Django view ---------------------------------------------------------
+
+
+def test_streamed_patch_answers_errors_like_the_django_view(
+    servers: Callable[..., ServerProcess], session: Any
+) -> None:
+    data = photo_bytes(seed=24)
+    server = servers()
+    path = create_upload(server, session, data)
+    url = f"{server.base_url}{path}"
+
+    unauthenticated = httpx.patch(
+        url, content=data[:10], headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": OFFSET_TYPE}
+    )
+    no_version = httpx.patch(
+        url,
+        content=data[:10],
+        headers={"Authorization": f"Bearer {session.access_token}", "Upload-Offset": "0", "Content-Type": OFFSET_TYPE},
+    )
+    wrong_type = patch(server, session, path, data[:10], 0, **{"Content-Type": "application/octet-stream"})
+    first = patch(server, session, path, data[:1000], 0)
+    stale = patch(server, session, path, data[500:900], 500)
+    wrong_sum = base64.b64encode(hashlib.sha1(b"other").digest()).decode()
+    bad_checksum = patch(server, session, path, data[1000:3000], 1000, **{"Upload-Checksum": f"sha1 {wrong_sum}"})
+    override = httpx.post(
+        url,
+        content=data[1000:],
+        headers=tus_headers(
+            session, **{"Upload-Offset": "1000", "Content-Type": OFFSET_TYPE, "X-HTTP-Method-Override": "PATCH"}
+        ),
+    )
+    replay = patch(server, session, path, b"", len(data))
+
+    assert unauthenticated.status_code == 401
+    assert unauthenticated.json()["code"] == "auth_required"
+    assert no_version.status_code == 412
+    assert no_version.headers["Tus-Version"] == "1.0.0"
+    assert wrong_type.status_code == 415
+    assert first.status_code == 204
+    assert first.headers["Upload-Offset"] == "1000"
+    assert first.headers["Tus-Resumable"] == "1.0.0"
+    assert "Upload-Expires" in first.headers
+    assert stale.status_code == 409
+    assert stale.headers["Upload-Offset"] == "1000"
+    assert stale.json() == {
+        "code": "upload_offset_mismatch",
+        "message": "Upload-Offset does not match the bytes the server holds; send HEAD and resume.",
+        "details": {"offset_bytes": 1000},
+    }
+    assert bad_checksum.status_code == 460
+    assert bad_checksum.json()["code"] == "upload_checksum_mismatch"
+    assert override.status_code == 204
+    assert override.headers["Fieldsync-Photo-Sha256"] == sha256_hex(data)
+    assert replay.status_code == 204
+    assert replay.headers["Fieldsync-Photo-Id"] == override.headers["Fieldsync-Photo-Id"]
+    assert_photo_stored(server, data)
+
+
+# --- the real tus client --------------------------------------------------------------------------
+
+
+def test_tuspy_resumes_through_a_proxy_that_cuts_every_connection(
+    servers: Callable[..., ServerProcess], session: Any
+) -> None:
+    from tusclient import client as tus_client
+
+    data = photo_bytes(seed=25, size=(1600, 1200))  # ~1.7 MB
+    digest = sha256_hex(data)
+    server = servers()
+    with CuttingProxy(upstream_port=server.port, cut_after_bytes=300_000) as proxy:
+        tus = tus_client.TusClient(
+            f"http://127.0.0.1:{proxy.port}{UPLOADS_URL}", headers={"Authorization": f"Bearer {session.access_token}"}
+        )
+        uploader = tus.uploader(
+            file_stream=io.BytesIO(data),
+            chunk_size=1024 * 1024,
+            metadata={"sha256": digest, "filename": "checkpoint.jpg", "record_table": "checks", "record_id": "r1"},
+            retries=100,
+            retry_delay=0,
+        )
+
+        uploader.upload()
+
+    assert uploader.offset == len(data)
+    assert proxy.cut_count >= len(data) // 300_000  # every PATCH of a full chunk was cut at least once
+    assert Photo.objects.get().sha256 == digest
+    assert_photo_stored(server, data)
