@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from ninja import Query, Router, Schema
 
 from backend.accounts.services import DeviceContext
 from mobile_contract.schemas import AppSchemaOut, ErrorOut, PullOut, PushIn, PushOut
 from sync import registry
 from sync.errors import MigrationInvalid
+from sync.faults import Fault, fault_is_armed, fault_point
 from sync.pull import migration_parse, sync_pull
 from sync.push import sync_push
 
@@ -64,7 +68,7 @@ class PushParams(Schema):
 
 
 @router.post("/sync/push", response={200: PushOut, **ERRORS})
-def push(request: HttpRequest, params: Query[PushParams], payload: PushIn) -> HttpResponse:
+def push(request: HttpRequest, params: Query[PushParams], payload: PushIn) -> HttpResponseBase:
     ctx = _context(request)
     raw = orjson.loads(request.body)
     response = sync_push(
@@ -75,7 +79,19 @@ def push(request: HttpRequest, params: Query[PushParams], payload: PushIn) -> Ht
         changes=raw.get("changes", {}),
         idempotency_key=request.headers.get("Idempotency-Key"),
     )
-    return HttpResponse(orjson.dumps(response), content_type="application/json")
+    body = orjson.dumps(response)
+    fault_point(Fault.PUSH_AFTER_COMMIT)
+    if fault_is_armed(Fault.PUSH_MID_RESPONSE):
+        return StreamingHttpResponse(_die_halfway(body), content_type="application/json")
+    return HttpResponse(body, content_type="application/json")
+
+
+def _die_halfway(body: bytes) -> Iterator[bytes]:
+    """Test-only (sync.faults): send half of the body, give the server a moment to flush it, die."""
+    yield body[: max(1, len(body) // 2)]
+    time.sleep(0.3)
+    fault_point(Fault.PUSH_MID_RESPONSE)
+    yield body[len(body) // 2 :]
 
 
 @router.get("/sync/schema", response={200: AppSchemaOut, 401: ErrorOut}, auth=None)

@@ -42,3 +42,35 @@ class RecordRejected(DomainError):
     code = ErrorCode.SYNC_RECORD_INVALID
     http_status = 422
     default_message = "The record is not valid."
+
+
+class SyncAdminRequired(DomainError):
+    code = ErrorCode.PERMISSION_DENIED
+    http_status = 403
+    default_message = "Only a sync administrator may do this."
+
+
+class ReviewItemNotFound(DomainError):
+    code = ErrorCode.REVIEW_ITEM_NOT_FOUND
+    http_status = 404
+    default_message = "No such review item."
+
+
+class QuarantineItemNotFound(DomainError):
+    code = ErrorCode.QUARANTINE_ITEM_NOT_FOUND
+    http_status = 404
+    default_message = "No such quarantined record."
+
+
+class AlreadyResolved(DomainError):
+    """A review item or quarantined record that is no longer open (for both: REVIEW_ALREADY_RESOLVED)."""
+
+    code = ErrorCode.REVIEW_ALREADY_RESOLVED
+    http_status = 409
+    default_message = "This item was already resolved."
+
+
+class ResolutionTargetDeleted(DomainError):
+    code = ErrorCode.SYNC_RECORD_DELETED
+    http_status = 409
+    default_message = "The record was deleted or archived on the server; restore it or discard the item."

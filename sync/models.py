@@ -16,6 +16,9 @@ class SyncHead(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     seq = models.BigIntegerField(default=0)
+    # Tombstones and scope exits with seq <= this were purged (sync.purge): a checkpoint below it may
+    # have missed a delete, so it gets the replacement flow.
+    purged_through_seq = models.BigIntegerField(default=0)
 
 
 class SyncRow(models.Model):
@@ -119,6 +122,8 @@ class QuarantinedRecord(models.Model):
         "accounts.Officer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     resolution_note = models.TextField(blank=True)
+    # What an administrator replayed (the fixed payload); `payload` stays what the device sent.
+    replayed_payload = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "created_at"])]

@@ -148,8 +148,10 @@ def sync_pull(
     with transaction.atomic():
         if not outer:
             _begin_snapshot()
-        head = int(SyncHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0)
-        checkpoint = _checkpoint_for(device=device, last_pulled_at=last_pulled_at, head=head)
+        head, purged_through = SyncHead.objects.filter(pk=1).values_list("seq", "purged_through_seq").first() or (0, 0)
+        checkpoint = _checkpoint_for(
+            device=device, last_pulled_at=last_pulled_at, head=int(head), purged_through=int(purged_through)
+        )
         changes = _Changes()
         is_replacement = False
         replacement_due = False
@@ -176,6 +178,17 @@ def sync_pull(
                 limit=limit,
             )
             if checkpoint is not None and not is_replacement:
+                # Records the previous page delivered in their closed state are now deleted.
+                previous_from = max(checkpoint.since_seq, checkpoint.initial_through_seq)
+                _exits(
+                    changes,
+                    device_id=device.id,
+                    keys=scope_keys & old_keys,
+                    after=previous_from,
+                    through=since,
+                    since=checkpoint.since_seq,
+                    is_second_phase=True,
+                )
                 _scope_diff(changes, keys=scope_keys, old_keys=old_keys, head=head)
                 if migration is not None:
                     _migration_rows(changes, keys=scope_keys, migration=migration, through=since)
@@ -211,16 +224,21 @@ def sync_pull(
     )
 
 
-def _checkpoint_for(*, device: Device, last_pulled_at: int | None, head: int) -> SyncCheckpoint | None:
+def _checkpoint_for(
+    *, device: Device, last_pulled_at: int | None, head: int, purged_through: int = 0
+) -> SyncCheckpoint | None:
     """The device's own checkpoint, or None when the device must (re)start from nothing.
 
     None for: first sync; a cursor this server never issued to this device (restored backup, other
-    device); a cursor ahead of the head; a cursor older than the tombstone window.
+    device); a cursor ahead of the head; a cursor older than the tombstone window, or below the purge
+    watermark (tombstones it would need are gone).
     """
     if not last_pulled_at:
         return None
     checkpoint = SyncCheckpoint.objects.filter(pk=last_pulled_at, device=device).first()
     if checkpoint is None or checkpoint.seq > head:
+        return None
+    if checkpoint.seq < purged_through and not checkpoint.is_replacement_due:
         return None
     window = timedelta(days=settings.FIELDSYNC_MAX_OFFLINE_DAYS)
     if checkpoint.created_at < timezone.now() - window:
@@ -266,39 +284,89 @@ def _page(
     is_delta = since >= initial_through
     for table, record_id, seq, created_seq, is_deleted, payload_json, writer_id, _scope in rows:
         if is_deleted:
-            if seq > initial_through:
-                changes.delete(table, record_id)
+            if seq > initial_through and not (is_delta and writer_id is not None and writer_id == device_id):
+                changes.delete(table, record_id)  # (a device's own delete is not echoed)
             continue
         if is_delta and writer_id is not None and writer_id == device_id:
             continue  # echo suppression: the device sent exactly this
         kind = "created" if seq <= initial_through or created_seq > since else "updated"
         changes.put(table, record_id, kind, payload_json)
-    exit_from = max(since, initial_through)
-    if exit_from < cut:
-        exits = SyncScopeExit.objects.filter(scope_key__in=keys, seq__gt=exit_from, seq__lte=cut).values_list(
+    deferred = _exits(
+        changes,
+        device_id=device_id,
+        keys=keys,
+        after=max(since, initial_through),
+        through=cut,
+        since=since,
+        is_second_phase=False,
+    )
+    return cut, has_more or deferred
+
+
+def _exits(
+    changes: _Changes,
+    *,
+    device_id: uuid.UUID,
+    keys: frozenset[str],
+    after: int,
+    through: int,
+    since: int,
+    is_second_phase: bool,
+) -> bool:
+    """Turn the scope exits with after < seq <= through into changes. Returns True if any was deferred.
+
+    A record that left the scope for another scope (moved) or was hard-deleted is a delete at once.
+    A record that was *archived* (ARCHIVED_SCOPE_KEY) while the device held it (created at or before
+    `since`) is delivered first as `updated` with its closed state, and the page says `has_more`:
+    WatermelonDB applies it (keeping the officer's local values), pushes its pending edits (the
+    server quarantines them with sync_record_deleted) and pulls again; that next pull — the
+    second phase, over the previous pull's range — sends the delete. The device's own archive is
+    not echoed at all.
+    """
+    if not keys or after >= through:
+        return False
+    pairs = set(
+        SyncScopeExit.objects.filter(scope_key__in=keys, seq__gt=after, seq__lte=through).values_list(
             "table", "record_id"
         )
-        _delete_unless_visible(changes, pairs=set(exits), keys=keys)
-    return cut, has_more
-
-
-def _delete_unless_visible(changes: _Changes, *, pairs: set[tuple[str, str]], keys: frozenset[str]) -> None:
-    if not pairs:
-        return
+    )
     pending = [p for p in pairs if p not in changes.decisions]
+    if not pending:
+        return False
     by_table: dict[str, list[str]] = {}
     for table, record_id in pending:
         by_table.setdefault(table, []).append(record_id)
-    still_visible: set[tuple[str, str]] = set()
+    current: dict[tuple[str, str], tuple[str, bool, int, str, uuid.UUID | None]] = {}
     for table, ids in by_table.items():
         for start in range(0, len(ids), 500):
-            visible = SyncRow.objects.filter(
-                table=table, record_id__in=ids[start : start + 500], scope_key__in=keys, is_deleted=False
-            ).values_list("table", "record_id")
-            still_visible.update(visible)
-    for pair in pending:
-        if pair not in still_visible:
+            rows = SyncRow.objects.filter(table=table, record_id__in=ids[start : start + 500]).values_list(
+                "table", "record_id", "scope_key", "is_deleted", "created_seq", "payload_json", "last_writer_device_id"
+            )
+            for row_table, record_id, scope_key, is_deleted, created_seq, payload_json, writer_id in rows:
+                current[(row_table, record_id)] = (scope_key, is_deleted, created_seq, payload_json, writer_id)
+    deferred = False
+    for pair in sorted(pending):
+        row = current.get(pair)
+        if row is None:
+            if not is_second_phase:
+                changes.delete(*pair)
+            continue
+        scope_key, is_deleted, created_seq, payload_json, writer_id = row
+        if not is_deleted and scope_key in keys:
+            continue  # still visible through another of the device's keys
+        is_archive = not is_deleted and scope_key == registry.ARCHIVED_SCOPE_KEY
+        if is_archive and writer_id is not None and writer_id == device_id:
+            continue  # the device archived it itself: echo suppression
+        held_with_possible_edits = is_archive and created_seq <= since
+        if is_second_phase:
+            if held_with_possible_edits:
+                changes.delete(*pair)
+        elif held_with_possible_edits:
+            changes.put(pair[0], pair[1], "updated", payload_json)
+            deferred = True
+        else:
             changes.delete(*pair)
+    return deferred
 
 
 def _scope_diff(changes: _Changes, *, keys: frozenset[str], old_keys: frozenset[str], head: int) -> None:

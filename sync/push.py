@@ -24,6 +24,7 @@ from backend.core.text import normalize_text
 from mobile_contract.errors import ErrorCode
 from sync import registry
 from sync.errors import IdempotencyKeyReused, PayloadTooLarge, RecordRejected, SyncCursorInvalid
+from sync.faults import Fault, fault_point
 from sync.models import DevicePushLog, PushReceipt, QuarantinedRecord, ReviewItem, SyncCheckpoint, SyncRow
 from sync.registry import ColumnType, FieldPolicy, SyncedTable, WriteActor
 from sync.writer import SyncWriter, field_version, sync_transaction
@@ -166,6 +167,7 @@ def sync_push(
                     response_json=orjson.dumps(response).decode(),
                     created_at=timezone.now(),
                 )
+            fault_point(Fault.PUSH_BEFORE_COMMIT)
     except IntegrityError:
         if idempotency_key:  # a concurrent retry with the same key won the race
             stored = PushReceipt.objects.filter(device=device, idempotency_key=idempotency_key).first()
@@ -292,7 +294,7 @@ def _apply_entry(
     if table.apply is None:
         raise _Reject(ErrorCode.SYNC_RECORD_READ_ONLY, f"{table_name} is read-only for devices")
     values = _coerce(table, raw)
-    if row is not None and row.is_deleted:
+    if row is not None and (row.is_deleted or row.scope_key == registry.ARCHIVED_SCOPE_KEY):
         raise _Reject(
             ErrorCode.SYNC_RECORD_DELETED, "the record was deleted on the server; the edit is kept for review"
         )
@@ -462,8 +464,8 @@ def _review(
 def _apply_delete(
     *, writer: SyncWriter, table: SyncedTable, record_id: str, row: SyncRow | None, actor: WriteActor
 ) -> None:
-    if row is None or row.is_deleted:
-        return  # deleting a missing record is a no-op (WatermelonDB Backend.md, push rule 4)
+    if row is None or row.is_deleted or row.scope_key == registry.ARCHIVED_SCOPE_KEY:
+        return  # deleting a missing (or already closed) record is a no-op (WatermelonDB Backend.md, push rule 4)
     if row.scope_key not in actor.scope_keys:
         raise _Reject(ErrorCode.SYNC_RECORD_OUT_OF_SCOPE, "the record is outside this device's scope")
     if table.archive is None:
@@ -475,4 +477,5 @@ def _apply_delete(
         payload=None if archived is None else archived.payload,
         scope_key=row.scope_key if archived is None else archived.scope_key,
         writer=actor.writer,
+        echo_device_id=actor.device_id,  # the device already dropped it: never send it back
     )

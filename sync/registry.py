@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+# A row staged under this scope key is closed (archived): kept on the server, visible to no device.
+# Devices that hold it first receive its closed state as `updated`, then the delete on the next page
+# (see sync.pull), so an officer's pending edit reaches the server (and the quarantine) first.
+ARCHIVED_SCOPE_KEY = "archived"
+
 
 class FieldPolicy(StrEnum):
     """How a device's edit of a field is treated when it differs from the server's value."""
