@@ -15,5 +15,8 @@ class RegistryConfig(AppConfig):
         from media_store.signals import photo_stored
 
         sync_tables.register()
+        from backend.registry import bridge_mapping
+
+        bridge_mapping.register()
         # media_store sends it after any photo is stored (tus upload or other ingest); idempotent receiver.
         photo_stored.connect(sync_tables.on_photo_stored, dispatch_uid="registry.photo_stored")
