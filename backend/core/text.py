@@ -33,6 +33,7 @@ __all__ = [
     "search_key",
     "tcvn3_to_unicode",
     "unicode_to_tcvn3",
+    "vietnamese_sort_key",
 ]
 
 # --- normalisation -------------------------------------------------------------------------
@@ -167,6 +168,56 @@ def search_key(name: str) -> str:
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     stripped = stripped.replace("\u0111", "d")  # đ has no decomposition: map it explicitly.
     return unicodedata.normalize("NFC", _LETTER_RUN.sub(_fold_final_i_y, stripped))
+
+
+# --- collation -----------------------------------------------------------------------------
+
+# The Vietnamese alphabet (with f j w z at their Latin places): ă â after a, đ after d, ê after e,
+# ô ơ after o, ư after u. Code-point order puts "Bình" before "Bắc"; this order does not.
+_ALPHABET: Final[str] = "aăâbcdđeêfghijklmnoôơpqrstuưvwxyz"
+_PRIMARY: Final[dict[str, int]] = {c: 100 + i for i, c in enumerate(_ALPHABET)}
+# Vowel-quality marks make a different letter (primary); the tone is a secondary difference in the
+# dictionary order ngang, huyền, hỏi, ngã, sắc, nặng (as CLDR's Vietnamese tailoring).
+_QUALITY_MARKS: Final[frozenset[str]] = frozenset("\u0302\u0306\u031b")
+_TONE_RANK: Final[dict[str, int]] = {"\u0300": 1, "\u0309": 2, "\u0303": 3, "\u0301": 4, "\u0323": 5}
+
+SortKey = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+
+
+def _letter_weight(letter: str) -> int:
+    if letter in _PRIMARY:
+        return _PRIMARY[letter]
+    if letter in "0123456789":
+        return 10 + int(letter)
+    return 1000 + ord(letter[0])
+
+
+def vietnamese_sort_key(text: str) -> SortKey:
+    """A sort key giving Vietnamese dictionary order (what ICU's `vi` collation gives; PyICU has no
+    wheel here, so this is pure Python).
+
+    Three levels, compared in turn: letters (a < ă < â < b … d < đ …), then the tone of each word
+    (level < huyền < hỏi < ngã < sắc < nặng; a syllable has one tone wherever the mark sits, so
+    hoà and hòa sort as equals), then case (lower first). Spaces separate words and sort first;
+    digits come before letters, other characters after them by code point. Input goes through
+    `normalize_name`, so NFD text and the Ð homoglyph sort like their NFC/Đ forms.
+    """
+    primary: list[int] = []
+    secondary: list[int] = []
+    tertiary: list[int] = []
+    for word in normalize_name(text).split(" "):
+        if primary:
+            primary.append(1)
+        tone = 0
+        for char in word:
+            decomposed = unicodedata.normalize("NFD", char)
+            lower = decomposed[0].lower()
+            quality = "".join(m for m in decomposed[1:] if m in _QUALITY_MARKS)
+            primary.append(_letter_weight(unicodedata.normalize("NFC", lower + quality) if quality else lower))
+            tone = max([tone, *(_TONE_RANK.get(m, 0) for m in decomposed[1:])])
+            tertiary.append(0 if decomposed[0] == lower else 1)
+        secondary.append(tone)
+    return tuple(primary), tuple(secondary), tuple(tertiary)
 
 
 # --- TCVN3 (ABC) legacy encoding -----------------------------------------------------------

@@ -16,6 +16,7 @@ from backend.core.text import (
     search_key,
     tcvn3_to_unicode,
     unicode_to_tcvn3,
+    vietnamese_sort_key,
 )
 
 # DOMAIN §4.2, with the exact escapes given there: (id, a, b, exact keys equal, search keys equal).
@@ -274,3 +275,65 @@ def test_normalisation_never_converts_tcvn3_silently() -> None:
     assert normalize_text(legacy) == legacy
     assert exact_key(legacy) != exact_key("Nguyễn Văn A")
     assert search_key(legacy) != search_key("Nguyễn Văn A")
+
+
+# --- collation (DOMAIN §4.1.12) ----------------------------------------------------------
+
+
+def test_vietnamese_order_puts_bac_before_binh_unlike_code_points() -> None:
+    names = ["B\u00ecnh", "B\u1eafc"]
+
+    assert sorted(names) == ["B\u00ecnh", "B\u1eafc"]  # code-point order: the pitfall
+    assert sorted(names, key=vietnamese_sort_key) == ["B\u1eafc", "B\u00ecnh"]
+
+
+def test_vietnamese_order_of_letters_d_stroke_and_vowel_qualities() -> None:
+    shuffled = [
+        "\u0110\u1eb7ng",
+        "D\u01b0\u01a1ng",
+        "\u01a0n",
+        "On",
+        "\u00d4n",
+        "\u00c2n",
+        "\u0102n",
+        "An",
+        "T\u01b0",
+        "Tu",
+    ]
+
+    ordered = sorted(shuffled, key=vietnamese_sort_key)
+
+    assert ordered == [
+        "An",
+        "\u0102n",
+        "\u00c2n",
+        "D\u01b0\u01a1ng",
+        "\u0110\u1eb7ng",
+        "On",
+        "\u00d4n",
+        "\u01a0n",
+        "Tu",
+        "T\u01b0",
+    ]
+
+
+def test_tones_sort_after_letters_in_dictionary_order() -> None:
+    # ngang, huyền, hỏi, ngã, sắc, nặng; a tone never outweighs a later letter (Bạc < Ban).
+    shuffled = ["Ban", "B\u1ea1", "B\u00e1", "B\u00e3", "B\u1ea3", "B\u00e0", "Ba"]
+
+    assert sorted(shuffled, key=vietnamese_sort_key) == [
+        "Ba", "B\u00e0", "B\u1ea3", "B\u00e3", "B\u00e1", "B\u1ea1", "Ban",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [("Ho\u00e0", "H\u00f2a"), ("Nguye\u0302\u0303n", "Nguy\u1ec5n"), ("\u00d0\u1ed7", "\u0110\u1ed7")]
+)
+def test_spelling_variants_of_one_name_sort_as_equals(a: str, b: str) -> None:
+    assert vietnamese_sort_key(a) == vietnamese_sort_key(b)
+
+
+def test_words_sort_before_longer_words_and_case_only_breaks_ties() -> None:
+    shuffled = ["Ba B\u00e0", "Bac", "ba", "Ba"]
+
+    assert sorted(shuffled, key=vietnamese_sort_key) == ["ba", "Ba", "Ba B\u00e0", "Bac"]
