@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from backend.accounts.models import Officer
+from backend.audit.services import audit_record
 from backend.core.errors import DomainError, NotFound
 from mobile_contract.errors import ErrorCode
 from sync.models import QuarantinedRecord, QuarantineStatus, ReviewItem, ReviewStatus
@@ -21,6 +22,7 @@ from sync.registry_bridge.engine import DEFAULT_REGISTRY, PERSONS_LEGACY, bridge
 from sync.registry_bridge.models import BridgeRun
 from sync.registry_bridge.port import MappingRejected, RegistrySource, mapping_get
 from sync.registry_bridge.source import TABLES, SqlRegistrySource
+from sync.review import sync_admin_check
 from sync.writer import sync_transaction
 
 
@@ -64,9 +66,11 @@ def bridge_review_apply(
     ("took_device" — the proposed value), or an edited value ("edited").
 
     Side effects: an authoritative write staged for devices when the fieldsync value changes; the
-    next bridge run writes the chosen value back to the registry. Raises BridgeItemNotFound,
+    next bridge run writes the chosen value back to the registry. Audited as
+    `registry_bridge.review_resolved`. Raises SyncAdminRequired, BridgeItemNotFound,
     BridgeItemResolved, BridgeReplayRejected. Not idempotent by design: a second call raises.
     """
+    sync_admin_check(actor=actor)
     if choice not in {ReviewStatus.TOOK_SERVER, ReviewStatus.TOOK_DEVICE, ReviewStatus.EDITED}:
         raise BridgeReplayRejected("unknown choice", details={"choice": choice})
     mapping = mapping_get()
@@ -102,6 +106,13 @@ def bridge_review_apply(
         item.resolved_by = actor
         item.resolved_value = value
         item.save(update_fields=["status", "resolved_at", "resolved_by", "resolved_value"])
+        audit_record(
+            action="registry_bridge.review_resolved",
+            officer_id=actor.pk,
+            target_type=f"sync:{item.table}",
+            target_id=item.record_id,
+            details={"review_item": str(item.id), "field": item.field, "resolution": str(choice)},
+        )
     return item
 
 
@@ -117,9 +128,11 @@ def bridge_quarantine_replay(
     `fixed_columns` are legacy columns of the row (e.g. {"HO_TEN": "Nguyễn Văn An"} or
     {"MA_XA": "06184"}). They are written to the registry (taking a change-counter value) and the
     row is pulled through the normal path in its own batch-sized transaction: if it still cannot be
-    mapped the item stays open with the new problem. Raises BridgeItemNotFound, BridgeItemResolved,
-    BridgeReplayRejected (unknown column).
+    mapped the item stays open with the new problem. Audited as `registry_bridge.quarantine_replayed`
+    (with the column names, not their values). Raises SyncAdminRequired, BridgeItemNotFound,
+    BridgeItemResolved, BridgeReplayRejected (unknown column).
     """
+    sync_admin_check(actor=actor)
     item = QuarantinedRecord.objects.filter(pk=item_id, source=SOURCE).first()
     if item is None:
         raise BridgeItemNotFound(details={"item_id": str(item_id)})
@@ -141,6 +154,13 @@ def bridge_quarantine_replay(
     with transaction.atomic():
         QuarantinedRecord.objects.filter(pk=item.pk).update(
             resolved_by=actor, resolution_note=f"fixed columns {sorted(fixed_columns)} and replayed"
+        )
+        audit_record(
+            action="registry_bridge.quarantine_replayed",
+            officer_id=actor.pk,
+            target_type=f"registry:{item.table}",
+            target_id=item.record_id,
+            details={"quarantined_record": str(item.id), "code": item.code, "columns": sorted(fixed_columns)},
         )
     item.refresh_from_db()
     return item
