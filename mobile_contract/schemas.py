@@ -154,3 +154,51 @@ class FaceDecisionOut(BaseModel):
     confirmations: int
     confirmations_required: int
     is_confirmed: bool
+
+
+# --- person search (feature level 2) --------------------------------------------------------------
+
+
+class PersonSearchIn(_In):
+    """`q` is a 12-digit personal ID number (exact) or a name (any accents, any case; candidates only).
+    `dob` narrows name results: `yyyy` or `dd/mm/yyyy`."""
+
+    q: str = Field(min_length=1, max_length=200)
+    dob: str = Field(default="", max_length=10)
+    limit: int = Field(default=20, ge=1, le=50)
+
+
+class PersonCandidateOut(BaseModel):
+    id: str
+    full_name: str
+    personal_id_number: str | None
+    sex: str
+    dob_year: int | None
+    dob_month: int | None
+    dob_day: int | None
+    dob_precision: str
+    primary_commune_code: str
+    # id_number: the 12-digit number matched exactly; exact_name: same name with the same tones
+    # (spelling of tone placement, case, spaces aside); name_variant: same letters, different or
+    # missing accents (Tuấn/Tuân, Nguyen/Nguyễn, Đặng/Dang); partial_name: the query is part of it.
+    match: Literal["id_number", "exact_name", "name_variant", "partial_name"]
+    # exact; year_compatible (one side has only the year, or the same year); possible_day_month_swap;
+    # same_year_date_differs; year_differs (only on an ID-number match: name matches from another
+    # year are not returned); not_given (no dob in the query); unknown (the record has no dob).
+    birth: Literal[
+        "exact",
+        "year_compatible",
+        "possible_day_month_swap",
+        "same_year_date_differs",
+        "year_differs",
+        "not_given",
+        "unknown",
+    ]
+    # Always "candidate": a search result is never an identification and records are never merged.
+    label: Literal["candidate"] = "candidate"
+
+
+class PersonSearchOut(BaseModel):
+    query_kind: Literal["id_number", "name"]
+    candidates: list[PersonCandidateOut]
+    is_truncated: bool
