@@ -19,6 +19,7 @@ from django.utils import timezone
 from backend.accounts.models import Device, DeviceStatus, Officer, Role, Unit
 from backend.audit.models import AuditEvent
 from backend.core.text import vietnamese_sort_key
+from backend.registry.synthetic import COMMUNES
 from media_store.models import Upload, UploadState
 from sync.models import QuarantinedRecord, QuarantineStatus, ReviewItem, ReviewStatus, SyncCheckpoint, SyncRow
 from sync.registry_bridge.codes import SOURCE as BRIDGE_SOURCE
@@ -197,6 +198,7 @@ class QuarantineRow:
     record_label: str
     is_bridge: bool
     fix_template: dict[str, Any]  # what the fix-and-replay form starts from
+    hint: str  # what the administrator must decide, e.g. the 2025 communes a split commune went to
 
 
 def _fix_template(item: QuarantinedRecord) -> dict[str, Any]:
@@ -209,6 +211,20 @@ def _fix_template(item: QuarantinedRecord) -> dict[str, Any]:
     if isinstance(details, dict) and "MA_XA" in details:
         return {"MA_XA": ""}
     return {}
+
+
+def _commune_names() -> dict[str, str]:
+    return {c.code: c.label for c in COMMUNES}
+
+
+def _hint(item: QuarantinedRecord) -> str:
+    details = item.payload.get("details", {}) if isinstance(item.payload, dict) else {}
+    candidates = details.get("candidates") if isinstance(details, dict) else None
+    if not isinstance(candidates, list) or not candidates:
+        return ""
+    names = _commune_names()
+    choices = ", ".join(f"{code} ({names.get(str(code), '?')})" for code in candidates)
+    return f"Split in the 2025 merger: set MA_XA to one of {choices}."
 
 
 def quarantine_list(
@@ -225,7 +241,11 @@ def quarantine_list(
         label = labels.get((item.table, item.record_id)) or _payload_name(item.payload)
         rows.append(
             QuarantineRow(
-                item=item, record_label=label, is_bridge=item.source == BRIDGE_SOURCE, fix_template=_fix_template(item)
+                item=item,
+                record_label=label,
+                is_bridge=item.source == BRIDGE_SOURCE,
+                fix_template=_fix_template(item),
+                hint=_hint(item),
             )
         )
     if sort == "name":

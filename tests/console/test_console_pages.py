@@ -425,6 +425,28 @@ def test_tcvn3_row_is_shown_with_its_suggested_conversion_and_replayed_from_the_
     assert _actions("registry_bridge.quarantine") == ["registry_bridge.quarantine_replayed"]
 
 
+def test_a_split_commune_row_shows_its_2025_candidates_and_replays_with_the_chosen_one(
+    admin: Officer, default_registry: SqlRegistrySource
+) -> None:
+    # 06625 recorded in 2019: the old xã Kiên Mộc, split in 2025 between 06625 and 06637.
+    legacy_id = legacy_person_insert(
+        default_registry.engine, person_columns(MA_XA="06625", NGAY_HIEU_LUC_DC="01/05/2019")
+    )
+    bridge_sync(source=default_registry, trigger="test")
+    item = QuarantinedRecord.objects.get(source="registry_bridge")
+    client = console_client(admin)
+
+    page = _text(client.get("/console/quarantine/"))
+    hint = re.search(r'data-testid="hint">([^<]+)<', page)
+    client.post(f"/console/quarantine/{item.id}/", {"action": "replay", "payload": '{"MA_XA": "06637"}'})
+
+    assert hint is not None
+    assert hint.group(1).startswith("Split in the 2025 merger: set MA_XA to one of 06625 (")
+    assert "06637 (" in hint.group(1) and "?" not in hint.group(1)
+    assert Person.objects.get(pk=person_record_id(legacy_id)).primary_commune_code == "06637"
+    assert QuarantinedRecord.objects.get(pk=item.pk).status == QuarantineStatus.REPLAYED
+
+
 def test_a_bridge_conflict_shows_the_base_and_taking_the_registry_value_reaches_devices(
     admin: Officer, default_registry: SqlRegistrySource
 ) -> None:
