@@ -282,6 +282,15 @@ def _pull_rows(
     }
     current = entity.current_values(list(record_ids.values()))
     open_reviews, resolved_reviews = _reviews_by_field(entity.record_table, list(record_ids.values()))
+    # One query per batch instead of one UPDATE per row (~10% of an initial import).
+    open_quarantined = set(
+        QuarantinedRecord.objects.filter(
+            source=SOURCE,
+            table=entity.legacy_table,
+            record_id__in=[str(legacy_id) for legacy_id in ids],
+            status=QuarantineStatus.OPEN,
+        ).values_list("record_id", flat=True)
+    )
     fields = _fields_of(entity)
     new_links: dict[int, BridgeLink] = {}
     changed_links: dict[int, BridgeLink] = {}
@@ -378,7 +387,8 @@ def _pull_rows(
             link.legacy_change_seq = change_seq
             if link.pk is not None:
                 changed_links[legacy_id] = link
-        _resolve_quarantine_superseded(entity, legacy_id)
+        if str(legacy_id) in open_quarantined:
+            _resolve_quarantine_superseded(entity, legacy_id)
         if after_row is not None:
             after_row(legacy_id)
     if new_links:

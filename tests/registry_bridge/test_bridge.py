@@ -151,6 +151,24 @@ def test_tcvn3_text_is_detected_on_the_raw_value_and_quarantined_not_stored(
     assert item.payload["row"]["HO_TEN"] == garbled
 
 
+def test_a_row_fixed_by_a_registry_user_closes_its_quarantine_item_and_only_that_one(
+    registry: SqlRegistrySource, registry_engine: Engine
+) -> None:
+    fixed_id = legacy_person_insert(registry_engine, person_columns(HO_TEN=unicode_to_tcvn3("Nguyễn Văn Hùng")))
+    other_id = legacy_person_insert(
+        registry_engine, person_columns(HO_TEN=unicode_to_tcvn3("Lương Văn Bắc"), SO_DINH_DANH="000088000777")
+    )
+    _run(registry)
+    legacy_person_update(registry_engine, fixed_id, {"HO_TEN": "Nguyễn Văn Hùng"})
+
+    _run(registry)
+
+    statuses = dict(QuarantinedRecord.objects.values_list("record_id", "status"))
+    assert statuses == {str(fixed_id): QuarantineStatus.REPLAYED, str(other_id): QuarantineStatus.OPEN}
+    assert Person.objects.get(pk=person_record_id(fixed_id)).full_name == "Nguyễn Văn Hùng"
+    assert not Person.objects.filter(pk=person_record_id(other_id)).exists()
+
+
 @pytest.mark.parametrize(
     ("columns", "code"),
     [
