@@ -102,6 +102,15 @@ def test_a_review_resolved_in_the_browser_reaches_the_devices_next_pull(browser:
         device.use_token(conflict.second.token)
         body = device.pull(last_pulled_at=conflict.second.cursor)
 
+        browser.get(f"{server.base_url}/console/devices/")
+        fleet = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="fleet"]')))
+        assert "Máy Đồng Đăng 1" in fleet.text and "Máy Đồng Đăng 2" in fleet.text
+        fleet_shot = _screenshot(browser, "console-fleet.png")
+        browser.get(f"{server.base_url}/console/audit/?action=sync.review")
+        audit = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="audit"]')))
+        assert "sync.review_resolved" in audit.text and "quan.tri" in audit.text
+        audit_shot = _screenshot(browser, "console-audit.png")
+
     updated = body["changes"]["drug_use_records"]["updated"]
     assert [(r["id"], r["decision_no"]) for r in updated] == [(str(conflict.drug.id), "09/QĐ-UBND")]
     item = ReviewItem.objects.get(pk=conflict.item.pk)
@@ -109,4 +118,4 @@ def test_a_review_resolved_in_the_browser_reaches_the_devices_next_pull(browser:
     assert DrugUseRecord.objects.get(pk=conflict.drug.pk).decision_no == "09/QĐ-UBND"
     assert AuditEvent.objects.filter(action="sync.review_resolved", actor_officer_id=admin.pk).count() == 1
     assert AuditEvent.objects.filter(action="console.login", actor_officer_id=admin.pk).count() == 1
-    assert before.stat().st_size > 10_000 and after.stat().st_size > 10_000
+    assert all(shot.stat().st_size > 10_000 for shot in (before, after, fleet_shot, audit_shot))
