@@ -164,3 +164,21 @@ def test_a_restarted_process_loads_the_persisted_index_and_applies_only_the_diff
     )
     persisted = sorted(p.name for p in (Path(settings.MEDIA_ROOT) / "faces").glob("gallery-v*.npz"))
     assert persisted == [f"gallery-v{version + 1}.npz"]  # older files are removed
+
+
+@pytest.mark.slow
+def test_serve_loads_the_persisted_index_before_it_takes_requests(
+    handbook: dict[str, Any], settings: Any, tmp_path: Path
+) -> None:
+    from tests.media_store.live import ServerProcess
+
+    _, version = gallery_index()  # what the previous server run left on disk
+    server = ServerProcess(media_root=Path(settings.MEDIA_ROOT), log_path=tmp_path / "server.log")
+
+    server.start()
+    try:
+        log = server.log()
+    finally:
+        server.stop()
+
+    assert f"face gallery index warm: version {version}, 3 templates, loaded from file v{version} (+0 -0" in log
