@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from backend.faces.index import GalleryIndex
 from backend.faces.models import EnrolmentFailure, GalleryState, GalleryTemplate
-from backend.faces.pipeline import EncodeResult, FaceWorkerPool
+from backend.faces.pipeline import EncodeResult, FaceWorkerPool, current_encoder_signature, encoder_signature
 
 logger = logging.getLogger(__name__)
 
@@ -219,48 +219,60 @@ def gallery_enrol(
             raise ValueError("wanted_photos names notices outside notice_ids")
         templates = templates.filter(wanted_notice_id__in=list(scope))
         failures_so_far = failures_so_far.filter(wanted_notice_id__in=list(scope))
-    existing = {
-        (str(n), s): (str(t), active)
-        for t, n, s, active in templates.values_list("id", "wanted_notice_id", "photo_sha256", "is_active")
-    }
+    current = current_encoder_signature()
+    existing: dict[tuple[str, str], tuple[str, bool]] = {}
+    stale: set[tuple[str, str]] = set()  # made by another library version or pipeline: not comparable
+    for t, n, s, active, meta in templates.values_list(
+        "id", "wanted_notice_id", "photo_sha256", "is_active", "template_meta"
+    ):
+        existing[(str(n), s)] = (str(t), active)
+        if encoder_signature(meta) != current:
+            stale.add((str(n), s))
     failed = {(str(n), s) for n, s in failures_so_far.values_list("wanted_notice_id", "photo_sha256")}
     wanted_pairs = {(notice, sha) for notice, shas in wanted_photos.items() for sha in shas}
-    to_encode = [p for p in sorted(wanted_pairs) if p not in existing and p not in failed]
+    to_encode = [p for p in sorted(wanted_pairs) if (p not in existing and p not in failed) or p in stale]
     to_reactivate = [existing[p][0] for p in wanted_pairs if p in existing and not existing[p][1]]
     to_deactivate = [tid for p, (tid, active) in existing.items() if active and p not in wanted_pairs]
-    enrolled = failures = 0
+    enrolled = failures = deactivated_stale = 0
     own_pool = pool is None and len(to_encode) > 1
     worker_pool = pool or (FaceWorkerPool(max_workers=2) if own_pool else face_worker_pool())
     try:
         futures = [(pair, worker_pool.submit(read_photo(pair[1]), "enrol")) for pair in to_encode]
         for (notice_id, sha256), future in futures:
             result: EncodeResult = future.result()
-            if result.primary is None:
-                error = result.error
-                EnrolmentFailure.objects.get_or_create(
-                    wanted_notice_id=notice_id,
-                    photo_sha256=sha256,
-                    defaults={
-                        "code": error.code if error else "face_not_found",
-                        "message": error.message if error else "",
-                    },
-                )
-                failures += 1
-            else:
-                template = result.primary
-                GalleryTemplate.objects.get_or_create(
-                    wanted_notice_id=notice_id,
-                    photo_sha256=sha256,
-                    defaults={
-                        "encoding": encoding_to_bytes(template.encoding),
-                        "box": template.box.as_dict(),
-                        "face_size_px": template.face_size_px,
-                        "blur_variance": float(template.blur_variance),
-                        "quality_flags": [str(f) for f in template.quality_flags],
-                        "template_meta": template.template_meta.as_dict(),
-                    },
-                )
-                enrolled += 1
+            with transaction.atomic():  # a stale template is replaced in one step
+                if (notice_id, sha256) in stale:
+                    # Replaced under a new id, so every process's index drops the old vector and adds the new.
+                    GalleryTemplate.objects.filter(wanted_notice_id=notice_id, photo_sha256=sha256).delete()
+                    to_reactivate = [t for t in to_reactivate if t != existing[(notice_id, sha256)][0]]
+                    if result.primary is None:
+                        deactivated_stale += 1
+                if result.primary is None:
+                    error = result.error
+                    EnrolmentFailure.objects.get_or_create(
+                        wanted_notice_id=notice_id,
+                        photo_sha256=sha256,
+                        defaults={
+                            "code": error.code if error else "face_not_found",
+                            "message": error.message if error else "",
+                        },
+                    )
+                    failures += 1
+                else:
+                    template = result.primary
+                    GalleryTemplate.objects.get_or_create(
+                        wanted_notice_id=notice_id,
+                        photo_sha256=sha256,
+                        defaults={
+                            "encoding": encoding_to_bytes(template.encoding),
+                            "box": template.box.as_dict(),
+                            "face_size_px": template.face_size_px,
+                            "blur_variance": float(template.blur_variance),
+                            "quality_flags": [str(f) for f in template.quality_flags],
+                            "template_meta": template.template_meta.as_dict(),
+                        },
+                    )
+                    enrolled += 1
             if progress:
                 progress(1)
     finally:
@@ -271,12 +283,12 @@ def gallery_enrol(
             GalleryTemplate.objects.filter(id__in=to_deactivate).update(is_active=False, deactivated_at=timezone.now())
         if to_reactivate:
             GalleryTemplate.objects.filter(id__in=to_reactivate).update(is_active=True, deactivated_at=None)
-        if enrolled or to_deactivate or to_reactivate:
+        if enrolled or to_deactivate or to_reactivate or deactivated_stale:
             _bump_version()
     return EnrolmentOutcome(
         enrolled_count=enrolled,
         failed_count=failures,
-        deactivated_count=len(to_deactivate),
+        deactivated_count=len(to_deactivate) + deactivated_stale,
         version=gallery_version(),
     )
 

@@ -24,7 +24,7 @@ import struct
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -434,6 +434,22 @@ def template_meta(
         jitters=NUM_JITTERS,
         landmark_model=landmark_model,
     )
+
+
+# What two templates must share to be compared: the same libraries, encoder settings and pipeline.
+# (Colour or grey HOG and upsampling vary with the photo by design, under the same rules for gallery
+# and probe, so they are recorded but not part of it.)
+ENCODER_FIELDS: Final = ("dlib_version", "face_recognition_version", "jitters", "landmark_model", "pipeline_version")
+
+
+def encoder_signature(meta: Mapping[str, object]) -> tuple[object, ...]:
+    """The comparability key of a stored ``template_meta`` (see ENCODER_FIELDS)."""
+    return tuple(meta.get(name) for name in ENCODER_FIELDS)
+
+
+def current_encoder_signature() -> tuple[object, ...]:
+    """The comparability key of templates this process makes now."""
+    return encoder_signature(template_meta(upsample=0).as_dict())
 
 
 def as_rgb_pixels(image: DecodedImage | npt.NDArray[Any]) -> Pixels:

@@ -14,10 +14,12 @@ from django_tasks_db.models import DBTaskResult
 from backend.faces.gallery import (
     gallery_index,
     gallery_reset_memory,
+    gallery_sync_notices,
     gallery_version,
     gallery_warm,
 )
 from backend.faces.models import GalleryTemplate
+from backend.faces.pipeline import PIPELINE_VERSION
 from backend.registry import services as registry_services
 from backend.registry.models import WantedNotice
 from media_store.services import photo_ingest_bytes
@@ -182,3 +184,22 @@ def test_serve_loads_the_persisted_index_before_it_takes_requests(
         server.stop()
 
     assert f"face gallery index warm: version {version}, 3 templates, loaded from file v{version} (+0 -0" in log
+
+
+def test_a_template_made_by_another_pipeline_version_is_re_encoded_under_a_new_id(
+    handbook: dict[str, Any],
+) -> None:
+    notice = handbook["Imad_Moustapha"]
+    old = GalleryTemplate.objects.get(wanted_notice_id=notice.id)
+    GalleryTemplate.objects.filter(pk=old.pk).update(template_meta={**old.template_meta, "pipeline_version": 0})
+    index, version = gallery_index()
+    assert index.has_template(str(old.pk))
+
+    outcome = gallery_sync_notices(notice_ids=[str(notice.id), str(handbook["Grant_Hackett"].id)])
+    index, new_version = gallery_index()
+
+    new = GalleryTemplate.objects.get(wanted_notice_id=notice.id)
+    assert (outcome.enrolled_count, new_version) == (1, version + 1)  # only the stale one was encoded again
+    assert new.pk != old.pk and new.template_meta["pipeline_version"] == PIPELINE_VERSION
+    assert not index.has_template(str(old.pk)) and index.has_template(str(new.pk))
+    assert new.encoding == old.encoding  # same photo, same pipeline: the same vector
