@@ -234,14 +234,13 @@ class EncodeResult:
 
     @property
     def usable_templates(self) -> tuple[FaceTemplate, ...]:
-        """Templates to keep: the primary for enrolment; for a probe every face passing the gates.
+        """Templates to keep: the primary for enrolment; for a probe every face passing the gates,
+        even when the largest face failed them (a blurred face in front does not hide a sharp one).
 
         (The ``too_small``/``blurry`` flags were set with the same settings that gated the primary.)
         """
-        if self.primary is None:
-            return ()
         if self.purpose == "enrol":
-            return (self.primary,)
+            return () if self.primary is None else (self.primary,)
         return tuple(t for t in self.templates if _passes_probe_gates(t))
 
     def primary_or_raise(self) -> FaceTemplate:
