@@ -324,3 +324,45 @@ def test_without_the_second_verifier_setting_one_confirmation_counts(
         "required": 1,
         "is_confirmed": True,
     }
+
+
+def test_a_queued_search_is_run_by_the_durable_worker_after_a_restart_and_alerts_the_device(
+    gallery: dict[str, list[Path]],
+) -> None:
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+    from django.core.management import call_command
+    from django_tasks_db.models import DBTaskResult
+
+    from backend.realtime.groups import device_group
+
+    officer = make_officer(username="patrol1", unit=make_unit())
+    pair = make_device_session(officer=officer)
+    notice_id, photos = next(iter(gallery.items()))
+    sha256 = uploaded_by(pair.device, photos[1].read_bytes())
+    layer = get_channel_layer()
+    assert layer is not None
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(device_group(str(pair.device.id)), channel)
+
+    search = face_search_start(
+        device=pair.device, officer=officer, photo_sha256=sha256, purpose="border_check", case_reference="Q-1"
+    )
+    queued = DBTaskResult.objects.filter(task_path__endswith="run_face_search", status="READY").count()
+    gallery_reset_memory()  # the server that queued it is gone; a fresh worker takes the job from the database
+    call_command("db_worker", "--batch", "--no-startup-delay", "--queue-name", "*", verbosity=0)
+
+    async def next_alert() -> dict[str, Any]:
+        while True:
+            message = await asyncio.wait_for(layer.receive(channel), timeout=10)
+            if message["type"] == "device.alert":
+                return dict(message["alert"])
+
+    alert = async_to_sync(next_alert)()
+    search.refresh_from_db()
+    assert queued == 1
+    assert search.status == SearchStatus.DONE
+    assert str(search.candidates.get(rank=1).wanted_notice_id) == notice_id
+    assert alert == {"kind": "face_search_done", "search_id": str(search.id)}
