@@ -203,3 +203,29 @@ def test_a_template_made_by_another_pipeline_version_is_re_encoded_under_a_new_i
     assert new.pk != old.pk and new.template_meta["pipeline_version"] == PIPELINE_VERSION
     assert not index.has_template(str(old.pk)) and index.has_template(str(new.pk))
     assert new.encoding == old.encoding  # same photo, same pipeline: the same vector
+
+
+def test_a_notice_photo_without_a_usable_face_is_recorded_with_its_code_and_not_retried(
+    handbook: dict[str, Any],
+) -> None:
+    import io
+
+    from PIL import Image
+
+    from backend.faces.models import EnrolmentFailure
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (90, 100, 110)).save(buffer, "JPEG")
+    blank = photo_ingest_bytes(data=buffer.getvalue(), source="test").sha256
+    notice = make_wanted_notice()
+    version = gallery_version()
+
+    photograph(notice, blank)
+    run_jobs()
+    photograph(notice, blank)  # saved again, same photo: nothing new to try
+
+    failure = EnrolmentFailure.objects.get(wanted_notice_id=notice.id)
+    assert (failure.photo_sha256, failure.code) == (blank, "face_not_found")
+    assert active_templates(notice) == []
+    assert pending_refresh_jobs() == 0
+    assert gallery_version() == version
