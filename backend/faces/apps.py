@@ -9,6 +9,14 @@ class FacesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from backend.faces import sync_tables
+        from django.db.models.signals import post_delete, post_save
+
+        from backend.faces import signals, sync_tables
 
         sync_tables.register()
+        post_save.connect(
+            signals.wanted_notice_saved, sender="registry.WantedNotice", dispatch_uid="faces-notice-saved"
+        )
+        post_delete.connect(
+            signals.wanted_notice_deleted, sender="registry.WantedNotice", dispatch_uid="faces-notice-deleted"
+        )

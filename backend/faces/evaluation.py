@@ -1030,6 +1030,45 @@ def evaluate(
     return report
 
 
+def headline(report: dict[str, Any]) -> dict[str, Any]:
+    """The figures the issue asks for, read off a report made by ``evaluate`` (no new arithmetic).
+
+    TAR at FAR 1e-2/1e-3/1e-4 over all genuine/impostor pairs (failures count as rejections), rank-1 and
+    rank-10 identification rates (closed set), FNIR at FPIR 0.003 and 0.01 (NIST FRTE open set, mate at
+    rank <= 10 and within the threshold), failure-to-enrol and probe failure-to-acquire counts, the
+    recommended threshold and the one in force.
+    """
+    verification = report["verification"]["tar_at_far"]
+    open_set = report["open_set"]["fnir_at_fpir"]
+    identification = report["identification"]
+    failures = report["failures"]
+    mated, non_mated = failures["mated_probes"], failures["non_mated_probes"]
+    reasons: Counter[str] = Counter(mated["reasons"])
+    reasons.update(non_mated["reasons"])
+    return {
+        "gallery_identities": report["dataset"]["gallery_identities"],
+        "mated_probes": report["dataset"]["mated_probes"],
+        "non_mated_probes": report["dataset"]["non_mated_probes"],
+        "tar_at_far": {
+            far: {"tar": row["tar"]["value"], "threshold": row["threshold"]} for far, row in verification.items()
+        },
+        "rank_1": identification["rank_1"]["value"],
+        f"rank_{identification['rank_limit']}": identification[f"rank_{identification['rank_limit']}"]["value"],
+        "fnir_at_fpir": {
+            fpir: {"fnir": row["fnir"]["value"], "fpir_observed": row["fpir"]["value"], "threshold": row["threshold"]}
+            for fpir, row in open_set.items()
+        },
+        "failure_to_enrol": dict(failures["enrol"]),
+        "failure_to_acquire_probe": {
+            "attempted": mated["attempted"] + non_mated["attempted"],
+            "failed": mated["failed"] + non_mated["failed"],
+            "reasons": dict(sorted(reasons.items())),
+        },
+        "recommended_threshold": report["recommended"]["distance"],
+        "threshold_in_force": thresholds.DEFAULT_MATCH_THRESHOLD,
+    }
+
+
 def _print_progress(stage: str, done: int, total: int) -> None:
     sys.stderr.write(f"{stage}: {done}/{total}\n")
     sys.stderr.flush()

@@ -24,7 +24,7 @@ import struct
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -234,14 +234,13 @@ class EncodeResult:
 
     @property
     def usable_templates(self) -> tuple[FaceTemplate, ...]:
-        """Templates to keep: the primary for enrolment; for a probe every face passing the gates.
+        """Templates to keep: the primary for enrolment; for a probe every face passing the gates,
+        even when the largest face failed them (a blurred face in front does not hide a sharp one).
 
         (The ``too_small``/``blurry`` flags were set with the same settings that gated the primary.)
         """
-        if self.primary is None:
-            return ()
         if self.purpose == "enrol":
-            return (self.primary,)
+            return () if self.primary is None else (self.primary,)
         return tuple(t for t in self.templates if _passes_probe_gates(t))
 
     def primary_or_raise(self) -> FaceTemplate:
@@ -434,6 +433,22 @@ def template_meta(
         jitters=NUM_JITTERS,
         landmark_model=landmark_model,
     )
+
+
+# What two templates must share to be compared: the same libraries, encoder settings and pipeline.
+# (Colour or grey HOG and upsampling vary with the photo by design, under the same rules for gallery
+# and probe, so they are recorded but not part of it.)
+ENCODER_FIELDS: Final = ("dlib_version", "face_recognition_version", "jitters", "landmark_model", "pipeline_version")
+
+
+def encoder_signature(meta: Mapping[str, object]) -> tuple[object, ...]:
+    """The comparability key of a stored ``template_meta`` (see ENCODER_FIELDS)."""
+    return tuple(meta.get(name) for name in ENCODER_FIELDS)
+
+
+def current_encoder_signature() -> tuple[object, ...]:
+    """The comparability key of templates this process makes now."""
+    return encoder_signature(template_meta(upsample=0).as_dict())
 
 
 def as_rgb_pixels(image: DecodedImage | npt.NDArray[Any]) -> Pixels:

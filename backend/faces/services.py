@@ -26,7 +26,7 @@ from backend.faces.domain_errors import (
     FaceSearchPurposeInvalid,
     ProbePhotoNotFound,
 )
-from backend.faces.gallery import gallery_index
+from backend.faces.gallery import face_worker_pool, gallery_index
 from backend.faces.models import (
     CandidateDecision,
     DecisionKind,
@@ -35,7 +35,7 @@ from backend.faces.models import (
     SearchPurpose,
     SearchStatus,
 )
-from backend.faces.pipeline import FaceWorkerPool, encode_photo_bytes
+from backend.faces.pipeline import encode_photo_bytes
 from backend.faces.sync_tables import serialize_candidate, serialize_search
 from sync.writer import sync_transaction
 
@@ -103,16 +103,6 @@ def _enqueue(search_id: UUID) -> None:
     run_face_search.enqueue(str(search_id))
 
 
-_pool: FaceWorkerPool | None = None
-
-
-def _worker_pool() -> FaceWorkerPool:
-    global _pool
-    if _pool is None:
-        _pool = FaceWorkerPool(max_workers=1)
-    return _pool
-
-
 @dataclass(frozen=True)
 class SearchOutcome:
     search: FaceSearch
@@ -136,7 +126,7 @@ def face_search_run(*, search_id: UUID, use_worker_process: bool = True) -> Sear
     with media_storage().open(key=blob_key(sha256=search.probe_sha256)) as handle:
         data = handle.read()
     if use_worker_process:
-        result = _worker_pool().encode(data, "probe", timeout_seconds=120)
+        result = face_worker_pool().encode(data, "probe", timeout_seconds=120)
     else:
         result = encode_photo_bytes(data, "probe")
     index, version = gallery_index()
@@ -200,8 +190,15 @@ def face_search_run(*, search_id: UUID, use_worker_process: bool = True) -> Sear
                 "threshold": threshold,
                 "status": search.status,
                 "error_code": search.error_code,
+                "faces_found": len(faces),
                 "candidates": [
-                    {"notice": str(c.wanted_notice_id), "rank": c.rank, "distance": round(c.distance, 4)}
+                    {
+                        "notice": str(c.wanted_notice_id),
+                        "face": c.probe_face_index,
+                        "rank": c.rank,
+                        "distance": round(c.distance, 4),
+                        "is_within_threshold": c.is_within_threshold,
+                    }
                     for c in candidates
                 ],
             },
@@ -248,7 +245,16 @@ def face_candidate_decide(
             details={
                 "decision": decision,
                 "search": str(candidate.search_id),
-                "notice": str(candidate.wanted_notice_id),
+                "probe_sha256": candidate.search.probe_sha256,
+                "gallery_version": candidate.search.gallery_version,
+                "threshold": candidate.search.threshold,
+                "candidate": {
+                    "notice": str(candidate.wanted_notice_id),
+                    "face": candidate.probe_face_index,
+                    "rank": candidate.rank,
+                    "distance": round(candidate.distance, 4),
+                    "is_within_threshold": candidate.is_within_threshold,
+                },
             },
         )
     return made

@@ -1,5 +1,6 @@
 """Measured constants of the face pipeline. Every number here comes from a run of
-``python -m backend.faces.evaluation ../shared/data/faces`` whose report is committed as
+``python manage.py faces_eval ../shared/data/faces --json --studies`` (the same code as
+``python -m backend.faces.evaluation``) whose report is committed as
 ``backend/faces/eval_report.json`` (LFW subset: 500 enrolled identities, 1,444 mated and 1,000 non-mated
 probe photos; dlib 20.0.1, face_recognition 1.3.0, HOG, 5-point landmarks, 1 jitter). None is guessed.
 Re-run the evaluation after any change to the pipeline (``PIPELINE_VERSION``) and update them together.

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backend.faces import thresholds
 from backend.faces.evaluation import evaluate, fit_logistic, gate_between_levels, load_dataset, threshold_at_rate
 
 MATED = ("Jennifer_Reilly", "Imad_Moustapha", "Grant_Hackett")
@@ -75,34 +76,73 @@ def test_load_dataset_enrols_the_first_sorted_photo_of_identities_with_several(f
     assert dataset.identity_count == 6
 
 
+HEADLINE_KEYS = {
+    "gallery_identities",
+    "mated_probes",
+    "non_mated_probes",
+    "tar_at_far",
+    "rank_1",
+    "rank_10",
+    "fnir_at_fpir",
+    "failure_to_enrol",
+    "failure_to_acquire_probe",
+    "recommended_threshold",
+    "threshold_in_force",
+}
+
+
 @pytest.mark.slow
-def test_evaluate_reports_the_protocol_numbers_and_reuses_its_cache(faces_dir: Path, tmp_path: Path) -> None:
+def test_faces_eval_command_prints_the_protocol_metrics_and_a_rerun_reuses_the_cache(
+    faces_dir: Path, tmp_path: Path
+) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
     folder = small_labelled_folder(faces_dir, tmp_path)
     cache_dir = tmp_path / "cache"
+    out = StringIO()
     stages: list[tuple[str, int, int]] = []
-    options = {
-        "cache_dir": cache_dir,
-        "workers": 1,
-        "compare_landmark_models": False,
-        "quality_sweeps": False,
-        "colour_study": False,
-    }
 
-    report = evaluate(folder, **options)  # type: ignore[arg-type]
-    again = evaluate(folder, progress=lambda *stage: stages.append(stage), **options)  # type: ignore[arg-type]
+    call_command("faces_eval", str(folder), "--json", "--workers", "1", "--cache-dir", str(cache_dir), stdout=out)
+    again = evaluate(
+        folder,
+        cache_dir=cache_dir,
+        workers=1,
+        progress=lambda *stage: stages.append(stage),
+        compare_landmark_models=False,
+        quality_sweeps=False,
+        colour_study=False,
+    )
 
-    assert report["dataset"]["gallery_identities"] == 3
-    assert report["dataset"]["mated_probes"] == 6
-    assert report["dataset"]["non_mated_probes"] == 3
-    assert report["failures"]["enrol"]["failed"] == 0
+    printed = json.loads(out.getvalue())
+    headline = printed["headline"]
+    assert set(headline) == HEADLINE_KEYS
+    assert set(headline["tar_at_far"]) == {"0.01", "0.001", "0.0001"}
+    assert set(headline["fnir_at_fpir"]) == {"0.003", "0.01"}
+    assert (headline["gallery_identities"], headline["mated_probes"], headline["non_mated_probes"]) == (3, 6, 3)
+    assert headline["rank_1"] == pytest.approx(1.0)
+    assert headline["rank_10"] == pytest.approx(1.0)
+    assert headline["failure_to_enrol"] == {"attempted": 3, "failed": 0, "reasons": {}}
+    assert headline["failure_to_acquire_probe"]["attempted"] == 9
+    assert headline["threshold_in_force"] == thresholds.DEFAULT_MATCH_THRESHOLD
+    # The headline is read off the full report (one implementation, not two).
+    report = printed["report"]
+    assert headline["recommended_threshold"] == report["recommended"]["distance"]
+    assert headline["fnir_at_fpir"]["0.01"]["fnir"] == report["open_set"]["fnir_at_fpir"]["0.01"]["fnir"]["value"]
+    assert headline["tar_at_far"]["0.001"]["tar"] == report["verification"]["tar_at_far"]["0.001"]["tar"]["value"]
     assert report["identification"]["rank_1"]["total"] == 6
-    assert report["identification"]["rank_1"]["value"] == pytest.approx(1.0)
-    assert set(report["verification"]["tar_at_far"]) == {"0.01", "0.001", "0.0001"}
-    assert set(report["open_set"]["fnir_at_fpir"]) == {"0.003", "0.01"}
     assert report["open_set"]["rank_limit"] == 10
     assert report["calibration"]["slope"] > 0
     assert report["pipeline"]["template_meta"]["detector"] == "hog"
-    json.dumps(report)  # JSON-serialisable as it is
+    assert "quality_sweeps" not in report  # the studies run only with --studies
     assert len(list(cache_dir.glob("records-*.npz"))) == 1
-    assert ("encode", 12, 12) in stages  # second run: everything came from the cache
+    assert ("encode", 12, 12) in stages  # the rerun: everything came from the cache
     assert again["recommended"] == report["recommended"]
+
+
+def test_faces_eval_command_refuses_a_missing_folder(tmp_path: Path) -> None:
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="no such folder"):
+        call_command("faces_eval", str(tmp_path / "absent"), "--json")

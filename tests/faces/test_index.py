@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pytest
 
 from backend.faces import thresholds
-from backend.faces.index import Candidate, GalleryIndex, calibrated_score
+from backend.faces.index import Candidate, GalleryIndex, calibrated_score, smallest_indices
 
 
 def random_gallery(
@@ -235,3 +235,53 @@ def test_calibrated_score_is_a_decreasing_similarity_in_zero_to_one() -> None:
     assert calibrated_score(thresholds.CALIBRATION_MIDPOINT) == pytest.approx(0.5)
     assert calibrated_score(50.0) == 0.0
     assert not math.isnan(calibrated_score(1e6))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [35_000, 1_000_000])
+def test_search_over_a_large_synthetic_gallery_is_exact_and_removal_stays_incremental(size: int) -> None:
+    rng = np.random.default_rng(size)
+    vectors = rng.standard_normal((size, 128), dtype=np.float32)
+    vectors *= np.float32(0.09)  # dlib-like norms (~1)
+    owner = np.arange(size) // 2  # two templates per person
+    index = GalleryIndex(initial_capacity=size)
+    index.add_many([f"p{key}" for key in owner.tolist()], [f"t{row}" for row in range(size)], vectors)
+
+    def exact_top_keys(query: npt.NDArray[np.float32], k: int, excluded: int | None = None) -> list[str]:
+        distances = np.empty(size, dtype=np.float32)
+        for start in range(0, size, 100_000):
+            distances[start : start + 100_000] = np.linalg.norm(vectors[start : start + 100_000] - query, axis=1)
+        if excluded is not None:
+            distances[owner == excluded] = np.inf
+        found: list[str] = []
+        for row in np.argsort(distances)[: 4 * k].tolist():
+            if f"p{owner[row]}" not in found:
+                found.append(f"p{owner[row]}")
+        return found[:k]
+
+    queries = vectors[rng.integers(0, size, 3)] + rng.normal(0, 0.03, (3, 128)).astype(np.float32)
+    for query in queries:
+        assert [c.key for c in index.search(query, 10)] == exact_top_keys(query, 10)
+    nearest = int(index.search(queries[0], 1)[0].key[1:])
+
+    assert index.remove_key(f"p{nearest}") == 2
+    assert len(index) == size - 2
+    assert [c.key for c in index.search(queries[0], 10)] == exact_top_keys(queries[0], 10, excluded=nearest)
+
+
+def test_smallest_indices_equals_a_full_sort_including_when_the_sample_misleads() -> None:
+    rng = np.random.default_rng(11)
+    for size, count in ((100, 10), (50_000, 40), (200_000, 7)):
+        values = rng.standard_normal(size).astype(np.float32)
+        assert sorted(smallest_indices(values, count).tolist()) == sorted(np.argsort(values)[:count].tolist())
+    # Adversarial: the strided sample sees only the smallest values, so the cut keeps too few.
+    size, count = 100_000, 40
+    values = np.full(size, 10.0, dtype=np.float32) + rng.random(size).astype(np.float32)
+    values[:: size // (16 * count)] = rng.random(size // (size // (16 * count)) + 1).astype(np.float32)[
+        : values[:: size // (16 * count)].shape[0]
+    ]
+
+    chosen = smallest_indices(values, count)
+
+    assert sorted(chosen.tolist()) == sorted(np.argsort(values)[:count].tolist())
+    assert smallest_indices(values[:5], 9).tolist() == [0, 1, 2, 3, 4]

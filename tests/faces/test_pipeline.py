@@ -460,3 +460,20 @@ def test_the_worker_pool_encodes_in_a_spawned_process_like_in_process(photo_byte
     assert result.primary is not None
     assert np.allclose(result.primary.encoding, in_process.encoding, atol=1e-6)
     assert refused.error is not None and refused.error.code == errors.IMAGE_FORMAT_NOT_ALLOWED
+
+
+def test_a_sharp_smaller_face_is_still_searched_when_the_largest_face_is_blurred(photo_image: PhotoImage) -> None:
+    left = photo_image(LEFT_FACE).filter(ImageFilter.GaussianBlur(3))
+    right = photo_image(RIGHT_FACE).resize((180, 180), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (250 + 180, 250), (255, 255, 255))
+    canvas.paste(left, (0, 0))
+    canvas.paste(right, (250, 35))
+    right_alone = single_template(encode_image(right, "PNG"))
+
+    result = encode_photo_bytes(encode_image(canvas, "PNG"), "probe")
+
+    assert result.error is not None and result.error.code == errors.FACE_TOO_BLURRY  # the largest face
+    assert len(result.templates) == 2
+    (usable,) = result.usable_templates
+    assert usable.box.left >= 250
+    assert distance(usable, right_alone) < 0.2

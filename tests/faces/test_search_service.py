@@ -10,9 +10,15 @@ import pytest
 from django.test import Client
 
 from backend.audit.models import AuditEvent
-from backend.faces.gallery import gallery_enrol, gallery_index, gallery_reset_memory, gallery_version
+from backend.core.errors import RateLimited
+from backend.faces.gallery import face_worker_pool, gallery_enrol, gallery_index, gallery_reset_memory, gallery_version
 from backend.faces.models import FaceSearch, GalleryTemplate, SearchStatus
-from backend.faces.services import face_search_run, face_search_start
+from backend.faces.services import (
+    candidate_confirmation_state,
+    face_candidate_decide,
+    face_search_run,
+    face_search_start,
+)
 from media_store.models import Photo, Upload, UploadState
 from media_store.services import photo_ingest_bytes
 from sync.models import SyncRow
@@ -47,7 +53,7 @@ def gallery() -> dict[str, list[Path]]:
         blobs[photo.sha256] = data
         wanted[notice_id] = [photo.sha256]
         enrolled[notice_id] = photos
-    outcome = gallery_enrol(wanted_photos=wanted, read_photo=blobs.__getitem__)
+    outcome = gallery_enrol(wanted_photos=wanted, read_photo=blobs.__getitem__, pool=face_worker_pool())
     assert outcome.enrolled_count == 5
     return enrolled
 
@@ -197,3 +203,166 @@ def test_rescinding_a_notice_removes_it_from_the_index_incrementally(gallery: di
     assert (outcome.deactivated_count, outcome.enrolled_count) == (1, 0)
     assert new_version == version + 1
     assert index.key_count == 4 and notice_ids[0] not in index
+
+
+def test_a_probe_with_two_faces_searches_each_face_and_reports_them_separately(
+    gallery: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    officer = make_officer(username="patrol1", unit=make_unit())
+    pair = make_device_session(officer=officer)
+    (left_notice, left_photos), (right_notice, right_photos) = list(gallery.items())[:2]
+    canvas = Image.new("RGB", (500, 250), (255, 255, 255))
+    with Image.open(left_photos[1]) as left, Image.open(right_photos[1]) as right:
+        canvas.paste(left.convert("RGB"), (0, 0))
+        canvas.paste(right.convert("RGB").resize((220, 220), Image.Resampling.LANCZOS), (270, 15))
+    probe = tmp_path / "two.jpg"
+    canvas.save(probe, "JPEG", quality=95)
+    sha256 = uploaded_by(pair.device, probe.read_bytes())
+
+    search = face_search_start(
+        device=pair.device, officer=officer, photo_sha256=sha256, purpose="border_check", case_reference="HN-3"
+    )
+    outcome = face_search_run(search_id=search.id, use_worker_process=False)
+
+    assert outcome.search.status == SearchStatus.DONE
+    assert outcome.search.faces_found == 2
+    by_face = {
+        face: sorted((c for c in outcome.candidates if c.probe_face_index == face), key=lambda c: c.rank)
+        for face in (0, 1)
+    }
+    assert [c.rank for c in by_face[0]] == [1, 2, 3, 4, 5] == [c.rank for c in by_face[1]]
+    assert str(by_face[0][0].wanted_notice_id) == left_notice  # the larger face first
+    assert str(by_face[1][0].wanted_notice_id) == right_notice
+    assert by_face[0][0].probe_box["right"] <= 250 < by_face[1][0].probe_box["left"]
+    finished = AuditEvent.objects.get(action="face.search_finished", target_id=str(search.id))
+    assert {c["face"] for c in finished.details["candidates"]} == {0, 1}
+
+
+def test_every_search_and_decision_is_audited_with_who_why_what_and_against_which_gallery(
+    gallery: dict[str, list[Path]],
+) -> None:
+    officer = make_officer(username="patrol1", unit=make_unit())
+    pair = make_device_session(officer=officer)
+    sha256 = uploaded_by(pair.device, next(iter(gallery.values()))[1].read_bytes())
+    search = face_search_start(
+        device=pair.device, officer=officer, photo_sha256=sha256, purpose="wanted_suspect_sighting", case_reference="K9"
+    )
+    outcome = face_search_run(search_id=search.id, use_worker_process=False)
+    candidate = min(outcome.candidates, key=lambda c: c.rank)
+
+    face_candidate_decide(officer=officer, device=pair.device, candidate_id=candidate.id, decision="inconclusive")
+
+    events = {e.action: e for e in AuditEvent.objects.filter(action__startswith="face.")}
+    assert sorted(events) == ["face.candidate_decision", "face.search_finished", "face.search_started"]
+    for event in events.values():
+        assert (event.actor_officer_id, event.actor_device_id) == (officer.pk, pair.device.id)
+        assert (event.purpose, event.case_reference) == ("wanted_suspect_sighting", "K9")
+        assert event.details["probe_sha256"] == sha256
+    for action in ("face.search_finished", "face.candidate_decision"):
+        details = events[action].details
+        assert details["gallery_version"] == gallery_version()
+        assert details["threshold"] == outcome.search.threshold
+    returned = events["face.search_finished"].details["candidates"]
+    assert [(c["notice"], c["rank"]) for c in returned] == [
+        (str(c.wanted_notice_id), c.rank) for c in sorted(outcome.candidates, key=lambda c: c.rank)
+    ]
+    decided = events["face.candidate_decision"].details
+    assert decided["decision"] == "inconclusive"
+    assert decided["candidate"] == {
+        "notice": str(candidate.wanted_notice_id),
+        "face": 0,
+        "rank": 1,
+        "distance": round(candidate.distance, 4),
+        "is_within_threshold": candidate.is_within_threshold,
+    }
+
+
+def test_searches_beyond_the_officers_hourly_limit_are_refused_without_a_search_or_audit(
+    gallery: dict[str, list[Path]], settings: Any
+) -> None:
+    settings.FIELDSYNC_FACE_SEARCH_RATE_PER_HOUR = 2
+    unit = make_unit()
+    officer, colleague = make_officer(username="o1", unit=unit), make_officer(username="o2", unit=unit)
+    pair = make_device_session(officer=officer)
+    sha256 = uploaded_by(pair.device, next(iter(gallery.values()))[1].read_bytes())
+
+    def start(who: Any) -> FaceSearch:
+        return face_search_start(
+            device=pair.device, officer=who, photo_sha256=sha256, purpose="border_check", case_reference="R"
+        )
+
+    start(officer)
+    start(officer)
+    with pytest.raises(RateLimited) as refused:
+        start(officer)
+    start(colleague)  # the limit is per officer, not per device
+
+    assert refused.value.code == "rate_limited"
+    assert refused.value.details == {"limit_per_hour": 2}
+    assert FaceSearch.objects.filter(officer=officer).count() == 2
+    assert AuditEvent.objects.filter(action="face.search_started", actor_officer_id=officer.pk).count() == 2
+
+
+def test_without_the_second_verifier_setting_one_confirmation_counts(
+    gallery: dict[str, list[Path]], settings: Any
+) -> None:
+    settings.FIELDSYNC_FACE_REQUIRE_SECOND_VERIFIER = False
+    officer = make_officer(username="o1", unit=make_unit())
+    pair = make_device_session(officer=officer)
+    sha256 = uploaded_by(pair.device, next(iter(gallery.values()))[1].read_bytes())
+    search = face_search_start(
+        device=pair.device, officer=officer, photo_sha256=sha256, purpose="border_check", case_reference="C"
+    )
+    candidate = min(face_search_run(search_id=search.id, use_worker_process=False).candidates, key=lambda c: c.rank)
+
+    decision = face_candidate_decide(officer=officer, device=pair.device, candidate_id=candidate.id, decision="confirm")
+
+    assert candidate_confirmation_state(candidate=decision.candidate) == {
+        "confirmations": 1,
+        "required": 1,
+        "is_confirmed": True,
+    }
+
+
+def test_a_queued_search_is_run_by_the_durable_worker_after_a_restart_and_alerts_the_device(
+    gallery: dict[str, list[Path]],
+) -> None:
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+    from django.core.management import call_command
+    from django_tasks_db.models import DBTaskResult
+
+    from backend.realtime.groups import device_group
+
+    officer = make_officer(username="patrol1", unit=make_unit())
+    pair = make_device_session(officer=officer)
+    notice_id, photos = next(iter(gallery.items()))
+    sha256 = uploaded_by(pair.device, photos[1].read_bytes())
+    layer = get_channel_layer()
+    assert layer is not None
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(device_group(str(pair.device.id)), channel)
+
+    search = face_search_start(
+        device=pair.device, officer=officer, photo_sha256=sha256, purpose="border_check", case_reference="Q-1"
+    )
+    queued = DBTaskResult.objects.filter(task_path__endswith="run_face_search", status="READY").count()
+    gallery_reset_memory()  # the server that queued it is gone; a fresh worker takes the job from the database
+    call_command("db_worker", "--batch", "--no-startup-delay", "--queue-name", "*", verbosity=0)
+
+    async def next_alert() -> dict[str, Any]:
+        while True:
+            message = await asyncio.wait_for(layer.receive(channel), timeout=10)
+            if message["type"] == "device.alert":
+                return dict(message["alert"])
+
+    alert = async_to_sync(next_alert)()
+    search.refresh_from_db()
+    assert queued == 1
+    assert search.status == SearchStatus.DONE
+    assert str(search.candidates.get(rank=1).wanted_notice_id) == notice_id
+    assert alert == {"kind": "face_search_done", "search_id": str(search.id)}

@@ -45,6 +45,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         import uvicorn
 
+        self._warm_face_gallery()
         if not options["no_worker"]:
             start_inprocess_worker()
         self.stdout.write(f"fieldsync serving on http://{options['host']}:{options['port']} (Ctrl+C to stop)")
@@ -55,4 +56,25 @@ class Command(BaseCommand):
             log_level="info",
             lifespan="off",
             ws="websockets-sansio",
+        )
+
+    def _warm_face_gallery(self) -> None:
+        """Load the face gallery index before the first request (persisted file + database difference)."""
+        from django.db import DatabaseError
+
+        from backend.faces.gallery import gallery_warm
+
+        try:
+            refresh = gallery_warm()
+        except DatabaseError:
+            logger.warning("face gallery not warmed (database not migrated?)", exc_info=True)
+            return
+        source = (
+            f"file v{refresh.loaded_from_file_version}"
+            if refresh.loaded_from_file_version is not None
+            else "the database"
+        )
+        self.stdout.write(
+            f"face gallery index warm: version {refresh.version}, {refresh.template_count} templates, loaded from "
+            f"{source} (+{refresh.added_count} -{refresh.removed_count} applied from the database)"
         )
