@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import os
 
+from django.conf import settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.config.settings")
 django_asgi_app = get_asgi_application()
+if settings.FIELDSYNC_SERVE_STATIC:
+    # Embedded mode has no web server in front: the admin's and console's CSS come from the apps'
+    # static folders. Production serves STATIC_ROOT (collectstatic) from its proxy and turns this off.
+    django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)  # type: ignore[assignment]
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

@@ -102,6 +102,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+FIELDSYNC_SERVE_STATIC = env_bool("FIELDSYNC_SERVE_STATIC", True)
 MEDIA_ROOT = env_path("FIELDSYNC_MEDIA_ROOT", DATA_DIR / "media")
 
 LOGGING = {

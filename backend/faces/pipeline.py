@@ -20,6 +20,7 @@ import hashlib
 import importlib.metadata
 import io
 import math
+import signal
 import struct
 import threading
 import time
@@ -723,7 +724,12 @@ def _elapsed_ms(started: float) -> float:
 
 
 def _worker_initialize() -> None:
-    """Load dlib's models once per worker process instead of on its first job."""
+    """Load dlib's models once per worker process instead of on its first job.
+
+    Ctrl+C in a terminal reaches the whole process group: the worker ignores it and leaves the
+    shutdown to its parent (which stops the pool), instead of dying with a KeyboardInterrupt traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _face_recognition()
 
 
