@@ -1,28 +1,36 @@
 # fieldsync — the two commands a new machine needs: `make run` and `make test`.
 SHELL := /bin/bash
 PYTHON ?= python3
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv from PATH, else the copy `setup` installs with pip into this Python (`python3 -m uv`).
+UV := $(shell command -v uv 2>/dev/null || echo $(PYTHON) -m uv)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export UV_LINK_MODE := copy
 
-.PHONY: setup run test lint typecheck contract node-setup bench clean
+.PHONY: setup uv run simulate test lint typecheck contract node-setup bench clean
 
-$(UV):
-	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
+uv:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
+		{ echo "== installing uv with pip"; $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv; }
 
-setup: $(UV)
+setup: uv
+	@[ -x .venv/bin/python ] || echo "== creating .venv from uv.lock (first run: about a minute)"
 	@$(UV) sync --frozen --quiet
 	@$(MAKE) --no-print-directory node-setup
 
 node-setup:
-	@if [ ! -d clients/watermelon/node_modules ]; then (cd clients/watermelon && npm ci --no-audit --no-fund --loglevel=error); fi
+	@if [ ! -d clients/watermelon/node_modules ]; then echo "== installing the WatermelonDB test client (npm ci)"; (cd clients/watermelon && npm ci --no-audit --no-fund --loglevel=error); fi
 
 ## The main job on the embedded default: SQLite, in-memory channel layer, local media, in-process worker.
 run: setup
+	@echo "== migrating the embedded database (var/)"
 	@$(UV) run python manage.py migrate --no-input -v 0
 	@$(UV) run python manage.py seed_demo
 	@$(UV) run python manage.py serve --host $(HOST) --port $(PORT)
+
+## An officer's shift against the server `make run` started (same checkout: it reads the demo handbook in var/).
+simulate: setup
+	@$(UV) run python manage.py simulate --server http://$(HOST):$(PORT) $(SIMULATE_ARGS)
 
 lint:
 	@$(UV) run ruff check .
