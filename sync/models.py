@@ -171,6 +171,9 @@ class DevicePushLog(models.Model):
     record_id = models.CharField(max_length=64)
     content_sha256 = models.CharField(max_length=64)
     seq = models.BigIntegerField()
+    # The cursor (SyncCheckpoint id) that push was sent with: a request composed against an older
+    # cursor that arrives later (delayed in the network) is superseded and changes nothing.
+    checkpoint_id = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [

@@ -20,7 +20,7 @@ from django.utils import timezone
 from backend.accounts.models import Device
 from sync import registry
 from sync.errors import AppVersionUnsupported, MigrationInvalid
-from sync.models import SyncCheckpoint, SyncHead, SyncRow, SyncScopeExit
+from sync.models import DevicePushLog, SyncCheckpoint, SyncHead, SyncRow, SyncScopeExit
 
 ROW_FIELDS = (
     "table",
@@ -344,6 +344,16 @@ def _exits(
             )
             for row_table, record_id, scope_key, is_deleted, created_seq, payload_json, writer_id in rows:
                 current[(row_table, record_id)] = (scope_key, is_deleted, created_seq, payload_json, writer_id)
+    # A record the device pushed itself is held even if it was created after the cursor (its own
+    # create is never echoed back), so it may carry pending edits too.
+    pushed_by_device = _pushed_by(
+        device_id=device_id,
+        pairs=[
+            p
+            for p, (scope_key, is_deleted, created_seq, _, _) in current.items()
+            if not is_deleted and scope_key == registry.ARCHIVED_SCOPE_KEY and created_seq > since
+        ],
+    )
     deferred = False
     for pair in sorted(pending):
         row = current.get(pair)
@@ -357,7 +367,7 @@ def _exits(
         is_archive = not is_deleted and scope_key == registry.ARCHIVED_SCOPE_KEY
         if is_archive and writer_id is not None and writer_id == device_id:
             continue  # the device archived it itself: echo suppression
-        held_with_possible_edits = is_archive and created_seq <= since
+        held_with_possible_edits = is_archive and (created_seq <= since or pair in pushed_by_device)
         if is_second_phase:
             if held_with_possible_edits:
                 changes.delete(*pair)
@@ -367,6 +377,20 @@ def _exits(
         else:
             changes.delete(*pair)
     return deferred
+
+
+def _pushed_by(*, device_id: uuid.UUID, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    by_table: dict[str, list[str]] = {}
+    for table, record_id in pairs:
+        by_table.setdefault(table, []).append(record_id)
+    for table, ids in by_table.items():
+        for start in range(0, len(ids), 500):
+            logs = DevicePushLog.objects.filter(
+                device_id=device_id, table=table, record_id__in=ids[start : start + 500]
+            ).values_list("table", "record_id")
+            found.update(logs)
+    return found
 
 
 def _scope_diff(changes: _Changes, *, keys: frozenset[str], old_keys: frozenset[str], head: int) -> None:

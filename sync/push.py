@@ -156,7 +156,7 @@ def sync_push(
                 QuarantinedRecord.objects.bulk_create(quarantine)
             writer.flush()
             result.seq = writer.seq
-            _record_push_logs(device=device, entries=entries, result=result)
+            _record_push_logs(device=device, checkpoint=checkpoint, entries=entries, result=result)
             Device.objects.filter(pk=device.pk).update(last_push_at=timezone.now(), last_seen_at=timezone.now())
             response = result.as_json()
             if idempotency_key:
@@ -203,7 +203,9 @@ def _content_sha(operation: str, raw: Any) -> str:
     return hashlib.sha256(orjson.dumps([operation, raw], option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _record_push_logs(*, device: Device, entries: list[tuple[str, str, Any, Any]], result: PushResult) -> None:
+def _record_push_logs(
+    *, device: Device, checkpoint: SyncCheckpoint, entries: list[tuple[str, str, Any, Any]], result: PushResult
+) -> None:
     if result.seq is None:
         return
     rejected = {(r.table, r.id) for r in result.rejections}
@@ -214,7 +216,11 @@ def _record_push_logs(*, device: Device, entries: list[tuple[str, str, Any, Any]
             device=device,
             table=table_name,
             record_id=record_id,
-            defaults={"content_sha256": _content_sha(operation, raw), "seq": result.seq},
+            defaults={
+                "content_sha256": _content_sha(operation, raw),
+                "seq": result.seq,
+                "checkpoint_id": checkpoint.id,
+            },
         )
 
 
@@ -286,6 +292,14 @@ def _apply_entry(
             if any(server.get(k) != v for k, v in raw.items() if k in table.column_by_name):
                 _resend(writer, row, server, actor)
         return
+    is_superseded = log is not None and log.checkpoint_id > checkpoint.id
+    if is_superseded:
+        # This request was composed against an older cursor than a push of the same record that
+        # this device already made: a stale request arriving late (an offline chain of updates out
+        # of order). The newer state stands; the device is sent the server's row again.
+        if row is not None and not row.is_deleted and isinstance(raw, dict) and table.column_by_name:
+            _resend(writer, row, orjson.loads(row.payload_json), actor)
+        return
     if operation == "deleted":
         _apply_delete(writer=writer, table=table, record_id=record_id, row=row, actor=actor)
         return
@@ -297,6 +311,13 @@ def _apply_entry(
     if row is not None and (row.is_deleted or row.scope_key == registry.ARCHIVED_SCOPE_KEY):
         raise _Reject(
             ErrorCode.SYNC_RECORD_DELETED, "the record was deleted on the server; the edit is kept for review"
+        )
+    if row is None and operation == "updated" and checkpoint.is_replacement_due:
+        # The device held this record (it was synced), the server has no trace of it, and the
+        # cursor is stale: its tombstone was purged (or the server restored from a backup). Applying
+        # it would resurrect a deleted record; dropping it would lose the edit. Quarantine it.
+        raise _Reject(
+            ErrorCode.SYNC_RECORD_DELETED, "the record is not on the server (deleted); the edit is kept for review"
         )
     if row is not None and row.scope_key not in actor.scope_keys:
         raise _Reject(ErrorCode.SYNC_RECORD_OUT_OF_SCOPE, "the record is outside this device's scope")

@@ -8,7 +8,8 @@
 * ``device:<uuid>`` — reserved for results addressed to one device (face search).
 * ``archived`` — closed records; no device has this key, so archiving a record deletes it on devices.
 
-Jurisdictions are effective-dated: the communes are those of the device's unit *today*.
+Jurisdictions are effective-dated: the communes are those of the device's unit *today*. An officer
+moved to another unit keeps no data of either unit on the old unit's device.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ def registry_scope_keys(device: Any, officer: Any) -> set[str]:
     community officers and province-wide units. No officer (not logged in) means no commune data.
     """
     unit = device.unit
+    if officer is not None and officer.unit_id != unit.pk:
+        # The officer was moved to another unit after logging in on this unit's phone: the phone
+        # keeps nothing of either unit (its next pull deletes what it holds; pushes are out of scope).
+        return {device_scope(device.pk)}
     keys = {unit_scope(unit.pk), device_scope(device.pk)}
     if officer is None:
         return keys
