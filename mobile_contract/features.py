@@ -1,6 +1,12 @@
 """API feature level: bumped with every wire change; apps that cannot be force-upgraded check it.
 
 CHANGELOG (newest first; written for app developers):
+- 3: sync administration for tools (session of a sync administrator, not device tokens):
+  `GET /api/v1/sync/admin/reviews`, `POST .../reviews/{id}/resolve` (take_server | take_device |
+  edit with `value`), `GET /api/v1/sync/admin/quarantine`, `POST .../quarantine/{id}/replay`
+  (optional fixed `payload`) and `.../discard`. Outcomes reach devices through pull as usual.
+  Push: an `updated` record the server has no trace of, sent with a stale cursor (replacement
+  due), is rejected `sync_record_deleted` and quarantined instead of re-created.
 - 2: `GET /api/v1/persons/search?q=&dob=&limit=`: exact search on a 12-digit ID number, or
   accent-insensitive name search (đ = d) returning *candidates* labelled with how they matched
   and how the date of birth compares; only persons in the device's scope.
@@ -10,4 +16,4 @@ CHANGELOG (newest first; written for app developers):
 
 from __future__ import annotations
 
-FEATURE_LEVEL = 2
+FEATURE_LEVEL = 3

@@ -202,3 +202,65 @@ class PersonSearchOut(BaseModel):
     query_kind: Literal["id_number", "name"]
     candidates: list[PersonCandidateOut]
     is_truncated: bool
+
+
+# --- sync administration (feature level 3): review queue and quarantine --------------------------
+
+
+class ReviewItemOut(BaseModel):
+    id: str
+    created_at: str
+    source: str
+    device_id: str | None
+    officer_id: int | None
+    table: str
+    record_id: str
+    field: str
+    policy: str
+    server_value: Any
+    proposed_value: Any
+    status: str
+    resolved_at: str | None
+    resolved_by_id: int | None
+    resolved_value: Any
+
+
+class ReviewItemsOut(BaseModel):
+    items: list[ReviewItemOut]
+
+
+class ReviewResolveIn(_In):
+    resolution: Literal["take_server", "take_device", "edit"]
+    value: Any = None  # the edited value (resolution "edit" only)
+    note: str = Field(default="", max_length=500)
+
+
+class QuarantinedRecordOut(BaseModel):
+    id: str
+    created_at: str
+    source: str
+    device_id: str | None
+    officer_id: int | None
+    table: str
+    record_id: str
+    operation: str
+    code: str
+    message: str
+    payload: dict[str, Any]
+    status: str
+    resolved_at: str | None
+    resolved_by_id: int | None
+    replayed_payload: dict[str, Any] | None
+
+
+class QuarantinedRecordsOut(BaseModel):
+    items: list[QuarantinedRecordOut]
+
+
+class QuarantineReplayIn(_In):
+    payload: dict[str, Any] | None = None  # the fixed record (push items) or legacy columns (bridge items)
+    note: str = Field(default="", max_length=500)
+
+
+class QuarantineDiscardIn(_In):
+    note: str = Field(default="", max_length=500)

@@ -55,10 +55,12 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def _register_routers() -> None:
     from backend.accounts.api import router as accounts_router
+    from sync.admin_api import router as sync_admin_router
     from sync.api import router as sync_router
 
     api.add_router("/", accounts_router)
     api.add_router("/", sync_router)
+    api.add_router("/", sync_admin_router)
     for dotted in ("backend.faces.api", "backend.registry.api", "media_store.api", "backend.admin_api"):
         try:
             module = __import__(dotted, fromlist=["router"])
