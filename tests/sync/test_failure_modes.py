@@ -564,6 +564,52 @@ def test_the_purge_keeps_tombstones_younger_than_the_offline_window_setting(sett
 
 # --- §9 schema versions -------------------------------------------------------------------------
 
+TAGS = "field_tags"
+
+
+@pytest.fixture
+def schema_v2_tables() -> Any:
+    """The notes table with a column added in schema 2, and a table added in schema 2."""
+    from sync import registry
+    from sync.registry import Column, ColumnType, SyncedTable
+    from tests.sync.conftest import NOTES_TABLE
+
+    notes_v2 = SyncedTable(
+        name=NOTES,
+        columns=(*NOTES_TABLE.columns, Column("priority", ColumnType.STRING, added_in_schema_version=2)),
+        apply=NOTES_TABLE.apply,
+        archive=NOTES_TABLE.archive,
+    )
+    tags = SyncedTable(name=TAGS, columns=(Column("label", ColumnType.STRING),), added_in_schema_version=2)
+    registry._TABLES[NOTES], registry._TABLES[TAGS] = notes_v2, tags
+    yield
+    registry._TABLES.pop(NOTES, None)
+    registry._TABLES.pop(TAGS, None)
+
+
+@pytest.mark.usefixtures("schema_v2_tables")
+def test_a_migration_sync_sends_the_rows_of_added_tables_and_of_rows_with_added_columns_set() -> None:
+    server_write("plain", priority="")
+    server_write("urgent", priority="high")
+    with sync_transaction() as writer:
+        writer.stage(table=TAGS, record_id="t1", payload={"id": "t1", "label": "biên giới"}, scope_key="commune:20215")
+    phone = Phone("p1")
+    phone.pull(schema_version=1)  # an app at schema 1: it drops the columns and tables it lacks
+    server_write("later", priority="")
+    from sync.pull import migration_parse
+
+    migration = {"from": 1, "tables": [TAGS], "columns": [{"table": NOTES, "columns": ["priority"]}]}
+    body = phone.pull(schema_version=2, migration=migration_parse(migration))
+    plain_delta = Phone("p2")
+    plain_delta.pull(schema_version=2)
+    no_migration = plain_delta.pull(schema_version=2)
+
+    assert _ids(body, TAGS, "created") == ["t1"]
+    assert _ids(body, NOTES, "created") == ["later"]
+    assert _ids(body, NOTES, "updated") == ["urgent"]  # "plain" has nothing new for the app
+    assert [r["priority"] for r in body["changes"][NOTES]["updated"]] == ["high"]
+    assert no_migration["changes"][TAGS] == {"created": [], "updated": [], "deleted": []}
+
 
 def test_an_app_below_the_minimum_schema_version_gets_the_upgrade_error_code(settings: Any) -> None:
     settings.FIELDSYNC_MIN_SCHEMA_VERSION = 2
