@@ -7,6 +7,10 @@ CHANGELOG (newest first; written for app developers):
   (optional fixed `payload`) and `.../discard`. Outcomes reach devices through pull as usual.
   Push: an `updated` record the server has no trace of, sent with a stale cursor (replacement
   due), is rejected `sync_record_deleted` and quarantined instead of re-created.
+  Pull: the delete of a record the device holds and may have edited (moved to another commune,
+  scope lost, officer moved, deleted) now comes one page later: the page before says
+  `has_more: true`, so the app pushes its pending edits first (they are quarantined, never lost).
+  Keep looping while `has_more`, as before.
 - 2: `GET /api/v1/persons/search?q=&dob=&limit=`: exact search on a 12-digit ID number, or
   accent-insensitive name search (đ = d) returning *candidates* labelled with how they matched
   and how the date of birth compares; only persons in the device's scope.

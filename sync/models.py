@@ -78,6 +78,9 @@ class SyncCheckpoint(models.Model):
     # disagreement goes through the field policies), then its next pull is a replacement sync.
     is_replacement_due = models.BooleanField(default=False)
     scope_keys = models.JSONField()
+    # Keys the device lost whose records' deletes were held back one page (see sync.pull._scope_diff);
+    # they are still in scope_keys, and the next pull sends the deletes.
+    announced_exit_keys = models.JSONField(default=list)
     schema_version = models.IntegerField()
     created_at = models.DateTimeField()
 

@@ -155,6 +155,7 @@ def sync_pull(
         changes = _Changes()
         is_replacement = False
         replacement_due = False
+        exit_keys: frozenset[str] = frozenset()
         if last_pulled_at and checkpoint is None:
             # Unknown, foreign, stale or future cursor. Replacing now would destroy the device's
             # pending edits (WatermelonDB keeps only never-pushed records), so first an empty page
@@ -178,7 +179,8 @@ def sync_pull(
                 limit=limit,
             )
             if checkpoint is not None and not is_replacement:
-                # Records the previous page delivered in their closed state are now deleted.
+                # Deletes the previous page held back (records the device held, which may carry
+                # pending edits it has pushed since) are sent now.
                 previous_from = max(checkpoint.since_seq, checkpoint.initial_through_seq)
                 _exits(
                     changes,
@@ -189,7 +191,22 @@ def sync_pull(
                     since=checkpoint.since_seq,
                     is_second_phase=True,
                 )
-                _scope_diff(changes, keys=scope_keys, old_keys=old_keys, head=head)
+                _tombstones_second_phase(
+                    changes,
+                    device_id=device.id,
+                    keys=scope_keys & old_keys,
+                    after=previous_from,
+                    through=since,
+                    since=checkpoint.since_seq,
+                )
+                exit_keys = _scope_diff(
+                    changes,
+                    keys=scope_keys,
+                    old_keys=old_keys,
+                    head=head,
+                    announced=frozenset(checkpoint.announced_exit_keys or []),
+                )
+                has_more = has_more or bool(exit_keys)
                 if migration is not None:
                     _migration_rows(changes, keys=scope_keys, migration=migration, through=since)
         new_checkpoint = SyncCheckpoint.objects.create(
@@ -198,7 +215,9 @@ def sync_pull(
             since_seq=since,
             is_replacement_due=replacement_due,
             initial_through_seq=initial_through,
-            scope_keys=sorted(scope_keys),
+            # Scope keys whose deletes were held back stay in the checkpoint until they are sent.
+            scope_keys=sorted(scope_keys | exit_keys),
+            announced_exit_keys=sorted(exit_keys),
             schema_version=schema_version,
             created_at=timezone.now(),
         )
@@ -282,10 +301,19 @@ def _page(
             rows, cut = rows[:limit], last_seq
         has_more = cut < head
     is_delta = since >= initial_through
+    pushed = _pushed_by(
+        device_id=device_id,
+        pairs=[(r[0], r[1]) for r in rows if r[4] and r[3] > since and _is_writable(r[0])],
+    )
+    deferred_delete = False
     for table, record_id, seq, created_seq, is_deleted, payload_json, writer_id, _scope in rows:
         if is_deleted:
-            if seq > initial_through and not (is_delta and writer_id is not None and writer_id == device_id):
-                changes.delete(table, record_id)  # (a device's own delete is not echoed)
+            if seq <= initial_through or (is_delta and writer_id is not None and writer_id == device_id):
+                continue  # never held (initial sync), or the device's own delete: not echoed
+            if _may_hold_edits(table, record_id, created_seq=created_seq, since=since, pushed=pushed):
+                deferred_delete = True  # sent by the next pull, after the app pushed its edits
+            else:
+                changes.delete(table, record_id)
             continue
         if is_delta and writer_id is not None and writer_id == device_id:
             continue  # echo suppression: the device sent exactly this
@@ -300,7 +328,40 @@ def _page(
         since=since,
         is_second_phase=False,
     )
-    return cut, has_more or deferred
+    return cut, has_more or deferred or deferred_delete
+
+
+def _is_writable(table: str) -> bool:
+    synced = registry.table_get(table)
+    return synced is not None and synced.is_device_writable
+
+
+def _may_hold_edits(table: str, record_id: str, *, created_seq: int, since: int, pushed: set[tuple[str, str]]) -> bool:
+    """Whether the device holds this record (delivered before `since`, or pushed by it) and could
+    have edited it: such a record's delete is held back one page, so WatermelonDB (which applies a
+    remote delete even over local edits) pushes the edits first and the server quarantines them."""
+    return _is_writable(table) and (created_seq <= since or (table, record_id) in pushed)
+
+
+def _tombstones_second_phase(
+    changes: _Changes, *, device_id: uuid.UUID, keys: frozenset[str], after: int, through: int, since: int
+) -> None:
+    """Send the deletes of held records that the previous page (after < seq <= through) held back."""
+    if not keys or after >= through:
+        return
+    rows = list(
+        SyncRow.objects.filter(scope_key__in=keys, is_deleted=True, seq__gt=after, seq__lte=through).values_list(
+            "table", "record_id", "created_seq", "last_writer_device_id"
+        )
+    )
+    pushed = _pushed_by(
+        device_id=device_id, pairs=[(t, r) for t, r, created_seq, _ in rows if created_seq > since and _is_writable(t)]
+    )
+    for table, record_id, created_seq, writer_id in rows:
+        if writer_id is not None and writer_id == device_id:
+            continue
+        if _may_hold_edits(table, record_id, created_seq=created_seq, since=since, pushed=pushed):
+            changes.delete(table, record_id)
 
 
 def _exits(
@@ -348,11 +409,7 @@ def _exits(
     # create is never echoed back), so it may carry pending edits too.
     pushed_by_device = _pushed_by(
         device_id=device_id,
-        pairs=[
-            p
-            for p, (scope_key, is_deleted, created_seq, _, _) in current.items()
-            if not is_deleted and scope_key == registry.ARCHIVED_SCOPE_KEY and created_seq > since
-        ],
+        pairs=[p for p, (_, _, created_seq, _, _) in current.items() if created_seq > since and _is_writable(p[0])],
     )
     deferred = False
     for pair in sorted(pending):
@@ -367,12 +424,15 @@ def _exits(
         is_archive = not is_deleted and scope_key == registry.ARCHIVED_SCOPE_KEY
         if is_archive and writer_id is not None and writer_id == device_id:
             continue  # the device archived it itself: echo suppression
-        held_with_possible_edits = is_archive and (created_seq <= since or pair in pushed_by_device)
+        held_with_possible_edits = _may_hold_edits(
+            pair[0], pair[1], created_seq=created_seq, since=since, pushed=pushed_by_device
+        )
         if is_second_phase:
             if held_with_possible_edits:
                 changes.delete(*pair)
         elif held_with_possible_edits:
-            changes.put(pair[0], pair[1], "updated", payload_json)
+            if is_archive:  # the closed state is still this scope's data; a moved record's new state is not
+                changes.put(pair[0], pair[1], "updated", payload_json)
             deferred = True
         else:
             changes.delete(*pair)
@@ -393,11 +453,24 @@ def _pushed_by(*, device_id: uuid.UUID, pairs: list[tuple[str, str]]) -> set[tup
     return found
 
 
-def _scope_diff(changes: _Changes, *, keys: frozenset[str], old_keys: frozenset[str], head: int) -> None:
-    """The device's own scope changed since its checkpoint: removed keys become deletes, added keys creates."""
+def _scope_diff(
+    changes: _Changes, *, keys: frozenset[str], old_keys: frozenset[str], head: int, announced: frozenset[str]
+) -> frozenset[str]:
+    """The device's own scope changed since its checkpoint: removed keys become deletes, added keys creates.
+
+    A removed key holding device-writable records is first only announced (returned, kept in the
+    new checkpoint, has_more): the app pushes its pending edits (quarantined as out of scope), and
+    the next pull sends the deletes. Returns the keys announced now.
+    """
     removed, added = old_keys - keys, keys - old_keys
-    if removed:
-        gone = SyncRow.objects.filter(scope_key__in=removed, is_deleted=False).values_list("table", "record_id")
+    announce: set[str] = set()
+    for key in sorted(removed - announced):
+        writable = [name for name, table in registry.registered_tables().items() if table.is_device_writable]
+        if SyncRow.objects.filter(scope_key=key, is_deleted=False, table__in=writable).exists():
+            announce.add(key)
+    gone_keys = removed - announce
+    if gone_keys:
+        gone = SyncRow.objects.filter(scope_key__in=gone_keys, is_deleted=False).values_list("table", "record_id")
         for table, record_id in gone:
             changes.delete(table, record_id)
     if added:
@@ -406,6 +479,7 @@ def _scope_diff(changes: _Changes, *, keys: frozenset[str], old_keys: frozenset[
         )
         for table, record_id, payload_json in rows:
             changes.put(table, record_id, "created", payload_json)
+    return frozenset(announce)
 
 
 def _migration_rows(changes: _Changes, *, keys: frozenset[str], migration: Migration, through: int) -> None:

@@ -321,6 +321,8 @@ def test_an_address_change_moves_the_person_and_old_commune_devices_get_a_delete
 
     assert run.records_updated == 1
     assert Person.objects.get(pk=person_record_id(legacy_id)).primary_commune_code == "06529"
+    held_back = phone.pull()  # the delete of a held, editable record waits one page (has_more)
+    assert (held_back["has_more"], held_back["changes"]["persons"]["deleted"]) == (True, [])
     assert person_record_id(legacy_id) in phone.pull()["changes"]["persons"]["deleted"]
 
 

@@ -30,7 +30,7 @@ from sync.models import (
 from sync.purge import sync_tombstones_purge
 from sync.writer import sync_transaction
 from tests.conftest import make_unit
-from tests.registry.conftest import CAPTURED_AT_MS, COMMUNE_A, check_values, make_drug_record, make_person
+from tests.registry.conftest import CAPTURED_AT_MS, COMMUNE_A, COMMUNE_B, check_values, make_drug_record, make_person
 from tests.sync.conftest import NOTES, Phone, changes, note, server_write
 from tests.sync.devices import Device, ResponseLost
 
@@ -228,7 +228,7 @@ def test_a_commune_leaving_the_jurisdiction_on_a_date_deletes_its_records_from_t
     pages = phone.pull_bodies()
 
     assert still == held
-    deleted = {t: set(pages[0]["changes"][t]["deleted"]) for t in held}
+    deleted = {t: {i for page in pages for i in page["changes"][t]["deleted"]} for t in held}
     assert deleted == held
     assert all(phone.rows(t) == {} for t in held)
 
@@ -268,7 +268,7 @@ def test_an_officer_moved_to_another_unit_gets_the_old_units_records_deleted_and
     phone.officer.save(update_fields=["unit"])
     pages = phone.pull_bodies()
 
-    deleted = {t: set(pages[0]["changes"][t]["deleted"]) for t in ("persons", "checks")}
+    deleted = {t: {i for page in pages for i in page["changes"][t]["deleted"]} for t in ("persons", "checks")}
     assert deleted == {"persons": {str(person.id)}, "checks": {check_id}}
     assert all(rows == {} for rows in phone.store.tables.values())
 
@@ -622,3 +622,57 @@ def test_an_app_below_the_minimum_schema_version_gets_the_upgrade_error_code(set
     assert (caught.value.status, caught.value.code) == (426, "app_version_unsupported")
     assert caught.value.details == {"schema_version": 1, "min_schema_version": 2}
     assert SyncCheckpoint.objects.count() == 0
+
+
+# --- deletes that would destroy pending local edits ---------------------------------------------
+
+
+def test_a_person_moving_commune_while_a_phone_holds_a_pending_note_keeps_the_note_in_quarantine() -> None:
+    unit = make_unit(code="CXA", communes=(COMMUNE_A,))
+    person = make_person(commune=COMMUNE_A)
+    phone = Device(username="c1", unit=unit)
+    phone.synchronize()
+    phone.store.update("persons", str(person.id), {"notes": "Đã chuyển đi, còn nợ tiền thuê nhà"})
+
+    registry_services.residence_move(person_id=person.id, ward_code=COMMUNE_B, moved_on=timezone.localdate())
+    report = phone.synchronize()  # WatermelonDB applies a remote delete even over local edits
+
+    assert report.rejected == {"persons": [str(person.id)]}
+    item = QuarantinedRecord.objects.get()
+    assert (item.code, item.payload["notes"]) == ("sync_record_out_of_scope", "Đã chuyển đi, còn nợ tiền thuê nhà")
+    assert phone.rows("persons") == {} and phone.rows("residences") == {}
+    assert Person.objects.get(pk=person.pk).notes == ""
+
+
+def test_a_jurisdiction_ending_while_a_phone_holds_a_pending_edit_keeps_the_edit_in_quarantine() -> None:
+    unit = make_unit(code="CX", communes=(COMMUNE_A,))
+    person = make_person(commune=COMMUNE_A)
+    phone = Device(username="c1", unit=unit)
+    phone.synchronize()
+    phone.store.update("persons", str(person.id), {"management_status": "monitored"})
+
+    Jurisdiction.objects.filter(unit=unit).update(valid_to=timezone.localdate())
+    report = phone.synchronize()
+
+    assert report.rejected == {"persons": [str(person.id)]}
+    assert QuarantinedRecord.objects.get().payload["management_status"] == "monitored"
+    assert phone.rows("persons") == {}
+    assert phone.synchronize().pulled_rows == 0  # the scope change is done, not repeated
+
+
+@pytest.mark.usefixtures("notes_table")
+def test_a_hard_delete_reaches_a_holder_with_a_pending_edit_only_after_its_push() -> None:
+    server_write("n1")
+    phone = Phone("p1")
+    phone.pull()
+    with sync_transaction() as writer:
+        writer.stage(table=NOTES, record_id="n1", payload=None, scope_key="commune:20215")
+
+    first = phone.pull()
+    response = phone.push(changes(updated=[{**phone.local["n1"], "title": "offline", "_changed": "title"}]))
+    second = phone.pull()
+
+    assert (first["has_more"], _ids(first, NOTES, "deleted")) == (True, [])
+    assert [r["code"] for r in response["rejections"]] == ["sync_record_deleted"]
+    assert QuarantinedRecord.objects.get().payload["title"] == "offline"
+    assert (_ids(second, NOTES, "deleted"), second["has_more"]) == (["n1"], False)
