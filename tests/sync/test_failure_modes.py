@@ -525,7 +525,7 @@ def test_a_revoked_device_gets_only_the_wipe_instruction_on_every_endpoint() -> 
 
 
 @pytest.mark.usefixtures("notes_table")
-def test_the_offline_window_setting_decides_which_cursors_get_a_replacement_and_what_is_purged(
+def test_the_offline_window_setting_decides_which_cursors_get_a_replacement(
     settings: Any,
 ) -> None:
     settings.FIELDSYNC_MAX_OFFLINE_DAYS = 30
