@@ -65,6 +65,7 @@ THUMB_MAX_SIDE: Final = 256
 DISPLAY_MAX_SIDE: Final = 1600
 JPEG_QUALITY: Final = 85
 _HASH_CHUNK_BYTES: Final = 1 * MIB
+_SNIFF_BYTES: Final = 4096  # enough for every magic number and the ISO-BMFF brands `_sniff_format` reads
 
 
 class ImageFormat(StrEnum):
@@ -153,9 +154,24 @@ def inspect_and_derive(
     ImageFormatNotAllowed, ImageDecompressionBomb, ImageTruncated, and UploadChecksumMismatch when
     `expected_sha256` is given and differs (checked before any parsing).
     """
+    # Size, declared sha256 and format are decided before the file is read into memory (the hash is
+    # streamed, the format read from the first bytes): refusing a large non-image costs no memory.
+    size_bytes = data_path.stat().st_size
+    if size_bytes > max_bytes:
+        raise ImageTooLarge(details={"size_bytes": size_bytes, "max_bytes": max_bytes})
+    if expected_sha256 is not None:
+        streamed = file_sha256(data_path)
+        if expected_sha256.lower() != streamed:
+            raise UploadChecksumMismatch(
+                details={"expected_sha256": expected_sha256.lower(), "actual_sha256": streamed}
+            )
+    with data_path.open("rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    if head:
+        _sniff_format(head)
     data = _read_bounded(data_path, max_bytes=max_bytes)
     sha256 = hashlib.sha256(data).hexdigest()
-    if expected_sha256 is not None and expected_sha256.lower() != sha256:
+    if expected_sha256 is not None and expected_sha256.lower() != sha256:  # changed while we looked
         raise UploadChecksumMismatch(details={"expected_sha256": expected_sha256.lower(), "actual_sha256": sha256})
 
     image_format = _sniff_format(data)

@@ -2,11 +2,16 @@
 
 Disk rules (DESIGN §4, "the offset on disk is the truth"):
 * the bytes of an upload are appended to MEDIA_ROOT/uploads/<id>.part, read from the request in
-  chunks (never the whole body in memory), and fsynced before the new offset is acknowledged;
+  chunks (never the whole body in memory), and fsynced before the new offset is acknowledged (one
+  fsync per PATCH: a killed process loses nothing of what it wrote, the page cache keeps it);
 * the offset is the size of that file, not the database hint, so a server killed mid-write, or a
   write cut short by a full disk, resumes from what is really there;
 * a completed upload becomes a Photo only after the sha256 of the whole file equals the one the
-  device declared and the image passed `inspect_and_derive`.
+  device declared and the image passed `inspect_and_derive`. That sha256 is computed while the bytes
+  are written (kept per upload in this process between PATCHes) or, when this process did not see
+  every byte, streamed from the file: completion never holds an upload in memory to hash it;
+* bytes that are already a Photo are linked to it without decoding them again (derivatives are made
+  once per sha256).
 
 One writer per upload at a time: an exclusive, non-blocking `flock` on the .part file (held across
 the body read, so it also serialises server processes on one machine). A second writer gets 423.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -24,6 +30,8 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -51,6 +59,7 @@ from media_store.errors import (
     UploadTooLarge,
 )
 from media_store.imaging import CheckedImage, inspect_and_derive
+from media_store.imaging import file_sha256 as imaging_file_sha256
 from media_store.models import Photo, Upload, UploadState
 from media_store.signals import photo_stored
 from media_store.storage import blob_key, derivative_key, media_storage, uploads_folder
@@ -59,10 +68,13 @@ from mobile_contract.errors import ErrorCode
 logger = logging.getLogger(__name__)
 
 BODY_CHUNK_BYTES = 256 * 1024
-# Bytes gathered between two fsyncs of a .part file. The offset is the file size, so bytes written
-# but not yet fsynced still count after a process crash (they are in the page cache); after a power
-# loss the file may be shorter, never wrong (the final sha256 check guards the rest).
-FSYNC_BATCH_BYTES = 1024 * 1024
+# Body bytes gathered before one write to the .part file (one thread hop under ASGI). They are fsynced
+# once, at the end of the PATCH, before its offset is acknowledged. The offset is the file size, so
+# bytes written but not yet fsynced still count after a process crash (they are in the page cache);
+# after a power loss the file may be shorter or, on some filesystems, end in zeros: never accepted as
+# complete, because the final sha256 check runs over the bytes on disk's own running hash or the file.
+WRITE_BATCH_BYTES = 1024 * 1024
+_RUNNING_HASHES_MAX = 256
 CHECKSUM_ALGORITHMS = ("sha1", "sha256")  # tus checksum extension; sha1 is what tus clients send
 
 
@@ -119,6 +131,42 @@ class AppendResult:
     upload: Upload
     offset_bytes: int
     photo: Photo | None  # set once the upload is complete
+
+
+class _RunningHashes:
+    """sha256 state of the bytes this process wrote to each unfinished upload, keyed by upload id.
+
+    An entry is valid only for the exact offset it was saved at: a PATCH starting anywhere else (bytes
+    written by another process, a file cut back) finds nothing and completion re-reads the file. Taken
+    out while a PATCH runs (one writer per upload holds the flock), put back when it ends well.
+    Bounded: the oldest entries are dropped (their uploads then hash from disk at completion).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[UUID, tuple[int, Any]] = OrderedDict()
+
+    def take(self, *, upload_id: UUID, offset_bytes: int) -> Any | None:
+        if offset_bytes == 0:
+            with self._lock:
+                self._entries.pop(upload_id, None)
+            return hashlib.sha256()
+        with self._lock:
+            entry = self._entries.pop(upload_id, None)
+        return entry[1] if entry is not None and entry[0] == offset_bytes else None
+
+    def put(self, *, upload_id: UUID, offset_bytes: int, hasher: Any) -> None:
+        with self._lock:
+            self._entries[upload_id] = (offset_bytes, hasher)
+            while len(self._entries) > _RUNNING_HASHES_MAX:
+                self._entries.popitem(last=False)
+
+    def forget(self, *, upload_id: UUID) -> None:
+        with self._lock:
+            self._entries.pop(upload_id, None)
+
+
+_running_hashes = _RunningHashes()
 
 
 def upload_part_path(*, upload_id: UUID) -> Path:
@@ -216,7 +264,7 @@ def upload_append_read(*, session: AppendSession, body: BodySource) -> AppendRes
                 break
             batch.append(chunk)
             batch_bytes += len(chunk)
-            if batch_bytes >= FSYNC_BATCH_BYTES:
+            if batch_bytes >= WRITE_BATCH_BYTES:
                 session.write(batch)
                 batch, batch_bytes = [], 0
         if batch:
@@ -232,9 +280,11 @@ class AppendSession:
     """One PATCH writing to an upload's .part file, holding its exclusive lock until `close()`.
 
     The file descriptor carries the `flock`; every exit path must call `close()` (it is idempotent).
-    `write` appends whole chunks and fsyncs them (a "chunk batch": the caller decides how many bytes
-    it gathers between fsyncs). On a full disk the file is cut back to the bytes written whole and
-    StorageFull is raised; the bytes before that stay (they are a correct prefix of the upload).
+    `write` appends whole chunks (a "batch": the caller decides how many bytes it gathers per call);
+    `upload_append_finish` fsyncs them before the offset is acknowledged. On a full disk the file is
+    cut back to the bytes written and StorageFull is raised; the bytes before that stay (they are a
+    correct prefix of the upload). Besides the PATCH's own Upload-Checksum it keeps the running
+    sha256 of the whole file when this process saw every byte before (see `_RunningHashes`).
     """
 
     def __init__(self, *, upload: Upload, descriptor: int, start_bytes: int, checksum: DeclaredChecksum | None) -> None:
@@ -245,6 +295,7 @@ class AppendSession:
         self.written_bytes = 0
         self.checksum = checksum
         self._hasher = hashlib.new(checksum.algorithm) if checksum else None
+        self._file_hasher: Any | None = _running_hashes.take(upload_id=upload.id, offset_bytes=start_bytes)
 
     @property
     def remaining_bytes(self) -> int:
@@ -260,8 +311,12 @@ class AppendSession:
         return self.descriptor
 
     def write(self, chunks: list[bytes]) -> None:
-        """Append `chunks` (in order) and fsync. Raises UploadTooLarge past the upload's length, StorageFull."""
+        """Append `chunks` (in order). Raises UploadTooLarge past the upload's length, StorageFull.
+
+        Thread-safe against nothing: one caller at a time (the ASGI route awaits each write).
+        """
         descriptor = self._fd()
+        batch_start = self.offset_bytes
         try:
             for chunk in chunks:
                 if len(chunk) > self.remaining_bytes:
@@ -273,9 +328,12 @@ class AppendSession:
                     self.written_bytes += count
                 if self._hasher is not None:
                     self._hasher.update(chunk)
-            os.fsync(descriptor)
+                if self._file_hasher is not None:
+                    self._file_hasher.update(chunk)
+            _start_writeback(descriptor, batch_start, self.offset_bytes - batch_start)
         except OSError as error:
-            # Disk full (or a file size limit) part way: keep exactly the bytes that were written whole.
+            # Disk full (or a file size limit) part way: keep the bytes that reached the file.
+            self._file_hasher = None  # it no longer matches the file: completion hashes from disk
             _truncate(descriptor, self.offset_bytes)
             if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
                 raise StorageFull(details={"offset_bytes": self.offset_bytes})
@@ -283,6 +341,7 @@ class AppendSession:
 
     def reject_oversize(self) -> None:
         """The body is longer than the rest of the upload: drop this request's bytes. Raises UploadTooLarge."""
+        self._file_hasher = None
         _truncate(self._fd(), self.start_bytes)
         self.written_bytes = 0
         raise UploadTooLarge(
@@ -363,9 +422,15 @@ def upload_append_finish(*, session: AppendSession, is_body_cut: bool = False) -
         Upload.objects.filter(pk=upload.pk).update(
             offset_hint_bytes=new_offset, expires_at=upload_expiry_from(now), updated_at=now
         )
+        file_hasher, session._file_hasher = session._file_hasher, None
         photo = None
         if new_offset == upload.length_bytes:
-            photo = upload_complete(upload_id=upload.id)  # still under the lock: one completion at a time
+            # Still under the lock: one completion at a time.
+            photo = upload_complete(
+                upload_id=upload.id, file_sha256=file_hasher.hexdigest() if file_hasher is not None else None
+            )
+        elif file_hasher is not None:
+            _running_hashes.put(upload_id=upload.id, offset_bytes=new_offset, hasher=file_hasher)
         return AppendResult(upload=_reload(upload), offset_bytes=new_offset, photo=photo)
     finally:
         session.close()
@@ -389,6 +454,18 @@ def _has_more(body: BodySource) -> bool:
         return bool(body.read(1))
     except OSError:
         return False
+
+
+def _start_writeback(descriptor: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing a just-written range to disk, without waiting for it.
+
+    Linux starts asynchronous writeback of the range's dirty pages on POSIX_FADV_DONTNEED (pages
+    still dirty are kept in the cache), so the fsync at the end of the PATCH has little left to do
+    instead of flushing the whole body at once. A hint only: elsewhere it may do nothing.
+    """
+    if length > 0 and hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(descriptor, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def _truncate(descriptor: int, size: int) -> None:
@@ -418,13 +495,16 @@ def upload_failure_error(*, upload: Upload) -> MediaError:
     )
 
 
-def upload_complete(*, upload_id: UUID) -> Photo:
+def upload_complete(*, upload_id: UUID, file_sha256: str | None = None) -> Photo:
     """Turn a fully received upload into a Photo: verify sha256, sanitise, store, deduplicate.
 
-    Idempotent: a completed upload returns its Photo; identical bytes from any upload share one Photo
-    and one stored blob. Side effects: original and derivatives saved to media storage (outside any
-    transaction), the Photo created if new, the upload marked complete, its .part file deleted, and
-    the `photo_stored` signal sent after commit.
+    `file_sha256`: the sha256 of the .part file as its writer computed it while writing (the caller
+    holds the upload's lock); without it the file is hashed from disk, in chunks.
+    Idempotent: a completed upload returns its Photo; identical bytes from any upload share one Photo,
+    one stored blob and one set of derivatives (bytes already stored are not decoded again).
+    Side effects: original and derivatives saved to media storage (outside any transaction), the
+    Photo created if new, the upload marked complete, its .part file deleted, and the `photo_stored`
+    signal sent after commit.
     Raises UploadNotFound, UploadIncomplete, and - after marking the upload failed and deleting its
     bytes, since re-sending them cannot help - UploadChecksumMismatch or an ImageRejected subclass.
     """
@@ -442,40 +522,70 @@ def upload_complete(*, upload_id: UUID) -> Photo:
         raise UploadIncomplete(details={"offset_bytes": on_disk_bytes, "length_bytes": upload.length_bytes})
 
     # Hashing and decoding are slow: no transaction or lock on the database while they run.
-    work_dir = Path(tempfile.mkdtemp(dir=uploads_folder(), prefix=f".derive-{upload.id}-"))
-    try:
+    _running_hashes.forget(upload_id=upload.id)
+    sha256 = file_sha256 or imaging_file_sha256(part)
+    if sha256 != upload.declared_sha256:
+        error = UploadChecksumMismatch(details={"expected_sha256": upload.declared_sha256, "actual_sha256": sha256})
+        _upload_fail(upload=upload, error=error)
+        raise error
+    storage = media_storage()
+    existing = Photo.objects.filter(sha256=sha256).first()
+    checked: CheckedImage | None = None
+    if existing is not None:
+        # The same bytes were accepted before: same checks, same derivatives. Store the original again
+        # only if it went missing (a no-op otherwise: content-addressed keys never change).
+        storage.save_file(key=existing.original_key, source=part)
+    else:
+        work_dir = Path(tempfile.mkdtemp(dir=uploads_folder(), prefix=f".derive-{upload.id}-"))
         try:
-            checked = inspect_and_derive(
-                part,
-                out_dir=work_dir,
-                max_bytes=settings.FIELDSYNC_UPLOAD_MAX_BYTES,
-                expected_sha256=upload.declared_sha256,
-            )
-        except (UploadChecksumMismatch, ImageRejected) as error:
-            _upload_fail(upload=upload, error=error)
-            raise
-        storage = media_storage()
-        storage.save_file(key=blob_key(sha256=checked.sha256), source=part)
-        for derivative in checked.derivatives:
-            storage.save_file(key=derivative_key(sha256=checked.sha256, kind=derivative.kind), source=derivative.path)
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+            try:
+                checked = inspect_and_derive(part, out_dir=work_dir, max_bytes=settings.FIELDSYNC_UPLOAD_MAX_BYTES)
+                if checked.sha256 != sha256:  # the file changed under the lock: never store unverified bytes
+                    raise UploadChecksumMismatch(
+                        details={"expected_sha256": upload.declared_sha256, "actual_sha256": checked.sha256}
+                    )
+            except (UploadChecksumMismatch, ImageRejected) as error:
+                _upload_fail(upload=upload, error=error)
+                raise
+            storage.save_file(key=blob_key(sha256=checked.sha256), source=part)
+            for derivative in checked.derivatives:
+                storage.save_file(
+                    key=derivative_key(sha256=checked.sha256, kind=derivative.kind), source=derivative.path
+                )
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
 
     with transaction.atomic():
         locked = Upload.objects.select_for_update(of=("self",)).select_related("photo").get(pk=upload.pk)
         if locked.state == UploadState.COMPLETE and locked.photo is not None:  # a concurrent retry won
             return locked.photo
-        photo, created = Photo.objects.get_or_create(
-            sha256=checked.sha256, defaults=_photo_fields(checked, device_id=locked.device_id)
-        )
-        locked.state = UploadState.COMPLETE
-        locked.photo = photo
-        locked.offset_hint_bytes = locked.length_bytes
-        locked.completed_at = timezone.now()
-        locked.save(update_fields=["state", "photo", "offset_hint_bytes", "completed_at", "updated_at"])
-        transaction.on_commit(lambda: photo_stored.send(sender=Photo, photo=photo, upload=locked, is_new_photo=created))
+        photo: Photo | None
+        if checked is None:
+            photo, created = Photo.objects.filter(sha256=sha256).first(), False
+        else:
+            photo, created = Photo.objects.get_or_create(
+                sha256=checked.sha256, defaults=_photo_fields(checked, device_id=locked.device_id)
+            )
+        if photo is not None:
+            _upload_mark_complete(upload=locked, photo=photo, is_new_photo=created)
+    if photo is None:
+        # The cleanup removed that Photo after we looked: nothing was written; derive and store afresh
+        # (outside the transaction, like the first pass). Idempotent, so the retry is safe.
+        return upload_complete(upload_id=upload.id, file_sha256=sha256)
     part.unlink(missing_ok=True)
     return photo
+
+
+def _upload_mark_complete(*, upload: Upload, photo: Photo, is_new_photo: bool) -> None:
+    """Inside the completing transaction, `upload` locked: link it and announce it after commit."""
+    upload.state = UploadState.COMPLETE
+    upload.photo = photo
+    upload.offset_hint_bytes = upload.length_bytes
+    upload.completed_at = timezone.now()
+    upload.save(update_fields=["state", "photo", "offset_hint_bytes", "completed_at", "updated_at"])
+    transaction.on_commit(
+        lambda: photo_stored.send(sender=Photo, photo=photo, upload=upload, is_new_photo=is_new_photo)
+    )
 
 
 def _photo_fields(checked: CheckedImage, *, device_id: Any) -> dict[str, Any]:
@@ -528,6 +638,7 @@ def upload_terminate(*, upload: Upload) -> None:
     """
     if upload.state == UploadState.COMPLETE:
         return
+    _running_hashes.forget(upload_id=upload.id)
     path = upload_part_path(upload_id=upload.id)
     if not path.exists():
         Upload.objects.filter(pk=upload.pk).exclude(state=UploadState.COMPLETE).delete()

@@ -378,6 +378,32 @@ def test_identical_bytes_from_two_devices_are_one_photo_and_one_blob(
     assert len(blob_files()) == 1
 
 
+def test_a_second_upload_of_stored_bytes_reuses_the_photo_and_makes_no_derivatives(
+    client: Client, session: Any, other_session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = photo_bytes(seed=10)
+    patch(client, session, create_upload(client, session, data), data, 0)
+    stored = {path: path.stat().st_mtime_ns for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()}
+    derive_calls: list[Path] = []
+    real_inspect = services.inspect_and_derive
+
+    def counting_inspect(path: Path, **kwargs: Any) -> Any:  # a spy: the real function still runs
+        derive_calls.append(path)
+        return real_inspect(path, **kwargs)
+
+    monkeypatch.setattr(services, "inspect_and_derive", counting_inspect)
+
+    second = patch(client, other_session, create_upload(client, other_session, data), data, 0)
+
+    assert second.status_code == 204
+    assert second["Fieldsync-Photo-Sha256"] == sha256_hex(data)
+    assert derive_calls == []
+    assert Photo.objects.count() == 1
+    assert Upload.objects.filter(state=UploadState.COMPLETE).count() == 2
+    after = {path: path.stat().st_mtime_ns for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()}
+    assert after == stored  # not one file written again (the second .part is gone too)
+
+
 def test_completion_sends_photo_stored_with_the_record_link(
     client: Client, session: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
