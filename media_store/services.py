@@ -180,6 +180,8 @@ def upload_expiry_from(now: datetime) -> datetime:
 def upload_create(*, device_id: UUID, length_bytes: int, metadata: UploadMetadata) -> Upload:
     """Start a tus upload for a device.
 
+    The per-device quota (FIELDSYNC_UPLOAD_DEVICE_QUOTA_BYTES: bytes of unfinished, unexpired uploads)
+    is a hard limit: the device row is locked while it is counted.
     Side effects: an Upload row and an empty .part file. Not idempotent (each call is a new upload).
     Raises UploadRequestInvalid (length 0), UploadTooLarge, UploadQuotaExceeded.
     """
@@ -189,23 +191,28 @@ def upload_create(*, device_id: UUID, length_bytes: int, metadata: UploadMetadat
     if length_bytes > max_bytes:
         raise UploadTooLarge(details={"length_bytes": length_bytes, "max_bytes": max_bytes})
     now = timezone.now()
-    # Soft limit on bytes parked on the server per device (two racing creations may both pass).
-    pending_bytes = (
-        Upload.objects.filter(device_id=device_id, state=UploadState.RECEIVING, expires_at__gt=now).aggregate(
-            total=Sum("length_bytes")
-        )["total"]
-        or 0
-    )
     quota_bytes = settings.FIELDSYNC_UPLOAD_DEVICE_QUOTA_BYTES
-    if pending_bytes + length_bytes > quota_bytes:
-        raise UploadQuotaExceeded(details={"pending_bytes": pending_bytes, "quota_bytes": quota_bytes})
-    upload = Upload.objects.create(
-        device_id=device_id,
-        length_bytes=length_bytes,
-        declared_sha256=metadata.sha256,
-        metadata=metadata.as_json(),
-        expires_at=upload_expiry_from(now),
-    )
+    with transaction.atomic():
+        # The device row is locked so that racing creations of one device are counted one after the
+        # other (a hard limit). By app label through the foreign key: media_store imports no accounts code.
+        device_model = Upload._meta.get_field("device").related_model
+        assert isinstance(device_model, type)
+        list(device_model._default_manager.select_for_update().filter(pk=device_id).values_list("pk", flat=True))
+        pending_bytes = (
+            Upload.objects.filter(device_id=device_id, state=UploadState.RECEIVING, expires_at__gt=now).aggregate(
+                total=Sum("length_bytes")
+            )["total"]
+            or 0
+        )
+        if pending_bytes + length_bytes > quota_bytes:
+            raise UploadQuotaExceeded(details={"pending_bytes": pending_bytes, "quota_bytes": quota_bytes})
+        upload = Upload.objects.create(
+            device_id=device_id,
+            length_bytes=length_bytes,
+            declared_sha256=metadata.sha256,
+            metadata=metadata.as_json(),
+            expires_at=upload_expiry_from(now),
+        )
     folder = uploads_folder()
     folder.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(upload_part_path(upload_id=upload.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
