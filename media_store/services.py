@@ -165,6 +165,12 @@ class _RunningHashes:
         with self._lock:
             self._entries.pop(upload_id, None)
 
+    def forget_missing(self, *, upload_ids: set[UUID]) -> None:
+        """Drop entries of uploads that are no longer receiving (expired, terminated elsewhere)."""
+        with self._lock:
+            for upload_id in [key for key in self._entries if key not in upload_ids]:
+                del self._entries[upload_id]
+
 
 _running_hashes = _RunningHashes()
 
@@ -667,29 +673,98 @@ class SweepResult:
     expired_count: int
     completed_count: int
     failed_count: int
+    busy_count: int = 0  # skipped: a request held the upload's lock
+    orphaned_count: int = 0  # .part files without an upload, work folders of dead completions
+
+
+WORK_FOLDER_STALE_SECONDS = 3600
+
+
+def upload_complete_if_whole(*, upload: Upload) -> Photo | None:
+    """Complete an upload whose bytes all arrived but which has no Photo (its completing request died).
+
+    Takes the upload's write lock without waiting, so it never races a PATCH that is finishing it.
+    Returns the Photo, or None when the bytes are not all there or the lock is held (UploadLocked is
+    not raised: the holder completes it). Raises what `upload_complete` raises.
+    """
+    path = upload_part_path(upload_id=upload.id)
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        if os.fstat(descriptor).st_size != upload.length_bytes:
+            return None
+        return upload_complete(upload_id=upload.id)
+    finally:
+        os.close(descriptor)
 
 
 def uploads_sweep(*, now: datetime | None = None) -> SweepResult:
-    """Housekeeping (run periodically): finish stalled uploads, delete expired ones and their bytes.
+    """Housekeeping (run periodically): finish stalled uploads, delete expired ones and their bytes, and
+    remove what crashes leave behind.
 
-    A stalled upload has all its bytes on disk but no Photo (the server died during completion).
-    Idempotent. Side effects: Photos created, rows and .part files deleted.
+    A stalled upload has all its bytes on disk but no Photo (the server died during completion). An
+    upload a request holds (its flock) is left alone this time. Orphans are .part files without an
+    upload row and `.derive-*`/`.ingest-*` work folders, once untouched for WORK_FOLDER_STALE_SECONDS.
+    Idempotent. Side effects: Photos created, rows, .part files and work folders deleted.
     """
     now = now or timezone.now()
-    completed = failed = 0
+    completed = failed = busy = 0
     for upload in Upload.objects.filter(state=UploadState.RECEIVING, expires_at__gt=now):
         path = upload_part_path(upload_id=upload.id)
-        if path.exists() and path.stat().st_size == upload.length_bytes:
-            try:
-                upload_complete(upload_id=upload.id)
+        if not path.exists() or path.stat().st_size != upload.length_bytes:
+            continue
+        try:
+            if upload_complete_if_whole(upload=upload) is None:
+                busy += 1
+            else:
                 completed += 1
-            except MediaError:
-                failed += 1
-    expired = list(Upload.objects.filter(state__in=[UploadState.RECEIVING, UploadState.FAILED], expires_at__lte=now))
-    for upload in expired:
-        upload_part_path(upload_id=upload.id).unlink(missing_ok=True)
-    Upload.objects.filter(pk__in=[upload.pk for upload in expired]).delete()
-    return SweepResult(expired_count=len(expired), completed_count=completed, failed_count=failed)
+        except MediaError:
+            failed += 1
+    expired_count = 0
+    for upload in Upload.objects.filter(state__in=[UploadState.RECEIVING, UploadState.FAILED], expires_at__lte=now):
+        try:
+            upload_terminate(upload=upload)
+            expired_count += 1
+        except UploadLocked:
+            busy += 1
+    _running_hashes.forget_missing(
+        upload_ids=set(Upload.objects.filter(state=UploadState.RECEIVING).values_list("id", flat=True))
+    )
+    return SweepResult(
+        expired_count=expired_count,
+        completed_count=completed,
+        failed_count=failed,
+        busy_count=busy,
+        orphaned_count=_orphans_delete(now=now),
+    )
+
+
+def _orphans_delete(*, now: datetime) -> int:
+    folder = uploads_folder()
+    if not folder.is_dir():
+        return 0
+    cutoff = now.timestamp() - WORK_FOLDER_STALE_SECONDS
+    known = {str(pk) for pk in Upload.objects.values_list("id", flat=True)}
+    removed = 0
+    for entry in folder.iterdir():
+        try:
+            if entry.stat().st_mtime > cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        if entry.is_dir() and entry.name.startswith((".derive-", ".ingest-")):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+        elif entry.is_file() and entry.suffix == ".part" and entry.stem not in known:
+            entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def photo_ingest_bytes(*, data: bytes, source: str) -> Photo:

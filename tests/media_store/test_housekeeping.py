@@ -187,3 +187,66 @@ def test_housekeeping_command_runs_once_or_schedules(capsys: pytest.CaptureFixtu
         "housekeeping job already waiting",
     ]
     assert len(waiting_housekeeping_jobs()) == 1
+
+
+# --- the upload sweep and what crashes leave behind ---------------------------------------------
+
+
+def test_sweep_removes_orphaned_part_files_and_stale_work_folders_but_keeps_fresh_ones(session: Any) -> None:
+    import os
+    import time
+
+    client = Client()
+    data = photo_bytes(seed=49)
+    live = part_path(create_upload(client, session, data))
+    uploads = Path(settings.MEDIA_ROOT) / "uploads"
+    orphan = uploads / f"{uuid.uuid4()}.part"  # its row was deleted, the process died before the file
+    orphan.write_bytes(b"x" * 100)
+    stale_work = uploads / ".derive-crashed-abc"  # a completion killed mid-way
+    stale_work.mkdir()
+    (stale_work / "thumb.jpg").write_bytes(b"partial")
+    fresh_work = uploads / ".derive-running-def"  # a completion running right now
+    fresh_work.mkdir()
+    two_hours_ago = time.time() - 7200
+    for path in (orphan, stale_work, stale_work / "thumb.jpg", live):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
+    result = services.uploads_sweep()
+
+    assert result.orphaned_count == 2
+    assert sorted(p.name for p in uploads.iterdir()) == sorted([live.name, fresh_work.name])
+    assert Upload.objects.count() == 1  # the live upload is untouched, however old its file
+
+
+def test_sweep_leaves_an_upload_alone_while_a_patch_holds_it(session: Any) -> None:
+    import fcntl
+
+    client = Client()
+    data = photo_bytes(seed=50)
+    location = create_upload(client, session, data)
+    part_path(location).write_bytes(data)  # every byte is there
+
+    with part_path(location).open("rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # a PATCH in another process is finishing it
+        while_held = services.uploads_sweep()
+    after = services.uploads_sweep()
+
+    assert (while_held.completed_count, while_held.busy_count) == (0, 1)
+    assert (after.completed_count, after.busy_count) == (1, 0)
+    assert Photo.objects.get().sha256 == sha256_hex(data)
+
+
+def test_head_finishes_an_upload_whose_completing_request_died(session: Any) -> None:
+    from tests.media_store.factories import head
+
+    client = Client()
+    data = photo_bytes(seed=51)
+    location = create_upload(client, session, data)
+    part_path(location).write_bytes(data)
+
+    response = head(client, session, location)
+
+    assert response.status_code == 200
+    assert response["Upload-Offset"] == str(len(data))
+    assert response["Fieldsync-Photo-Sha256"] == sha256_hex(data)
+    assert Upload.objects.get().state == UploadState.COMPLETE
