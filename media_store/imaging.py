@@ -29,6 +29,7 @@ import io
 import math
 import os
 import re
+import struct
 import tempfile
 import threading
 import zlib
@@ -65,6 +66,7 @@ THUMB_MAX_SIDE: Final = 256
 DISPLAY_MAX_SIDE: Final = 1600
 JPEG_QUALITY: Final = 85
 _HASH_CHUNK_BYTES: Final = 1 * MIB
+_SNIFF_BYTES: Final = 4096  # enough for every magic number and the ISO-BMFF brands `_sniff_format` reads
 
 
 class ImageFormat(StrEnum):
@@ -153,9 +155,24 @@ def inspect_and_derive(
     ImageFormatNotAllowed, ImageDecompressionBomb, ImageTruncated, and UploadChecksumMismatch when
     `expected_sha256` is given and differs (checked before any parsing).
     """
+    # Size, declared sha256 and format are decided before the file is read into memory (the hash is
+    # streamed, the format read from the first bytes): refusing a large non-image costs no memory.
+    size_bytes = data_path.stat().st_size
+    if size_bytes > max_bytes:
+        raise ImageTooLarge(details={"size_bytes": size_bytes, "max_bytes": max_bytes})
+    if expected_sha256 is not None:
+        streamed = file_sha256(data_path)
+        if expected_sha256.lower() != streamed:
+            raise UploadChecksumMismatch(
+                details={"expected_sha256": expected_sha256.lower(), "actual_sha256": streamed}
+            )
+    with data_path.open("rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    if head:
+        _sniff_format(head)
     data = _read_bounded(data_path, max_bytes=max_bytes)
     sha256 = hashlib.sha256(data).hexdigest()
-    if expected_sha256 is not None and expected_sha256.lower() != sha256:
+    if expected_sha256 is not None and expected_sha256.lower() != sha256:  # changed while we looked
         raise UploadChecksumMismatch(details={"expected_sha256": expected_sha256.lower(), "actual_sha256": sha256})
 
     image_format = _sniff_format(data)
@@ -400,6 +417,7 @@ def _check_container(data: bytes, *, image_format: ImageFormat, flags: set[Image
         end = _jpeg_end(data)
     elif image_format is ImageFormat.PNG:
         end = _png_end(data)
+        _png_check_pixel_stream(data)
     elif image_format is ImageFormat.WEBP:
         end = _webp_end(data)
     else:
@@ -497,6 +515,64 @@ def _png_end(data: bytes) -> int:
                 raise _malformed(fmt, "no_image_data")
             return chunk_end
         position = chunk_end
+
+
+_PNG_CHANNELS: Final = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_ADAM7_PASSES: Final = (
+    (0, 0, 8, 8),
+    (4, 0, 8, 8),
+    (0, 4, 4, 8),
+    (2, 0, 4, 4),
+    (0, 2, 2, 4),
+    (1, 0, 2, 2),
+    (0, 1, 1, 2),
+)
+_INFLATE_STEP_BYTES: Final = 1 * MIB
+
+
+def _png_check_pixel_stream(data: bytes) -> None:
+    """The IDAT zlib stream must inflate to every row the header promises.
+
+    A PNG can be structurally whole (every CRC right, IEND present) and still carry a complete zlib
+    stream holding only some of its rows; Pillow then leaves the missing rows black without an error,
+    whatever LOAD_TRUNCATED_IMAGES says. Inflated in steps and thrown away (flat memory); called after
+    the pixel budget was checked, so the expected size is bounded.
+    """
+    fmt = ImageFormat.PNG
+    width, height, bit_depth, color_type, interlace = struct.unpack(">IIBBxxB", data[16:29])
+    channels = _PNG_CHANNELS.get(color_type)
+    if channels is None or bit_depth not in (1, 2, 4, 8, 16):
+        raise _malformed(fmt, "header")
+    bits_per_pixel = channels * bit_depth
+    passes = _ADAM7_PASSES if interlace == 1 else ((0, 0, 1, 1),)
+    expected = 0
+    for x0, y0, dx, dy in passes:
+        pass_width = (width - x0 + dx - 1) // dx if width > x0 else 0
+        pass_height = (height - y0 + dy - 1) // dy if height > y0 else 0
+        if pass_width and pass_height:
+            expected += pass_height * (1 + (pass_width * bits_per_pixel + 7) // 8)
+    inflater = zlib.decompressobj()
+    inflated = 0
+    view = memoryview(data)
+    position = 8
+    try:
+        while position + 8 <= len(data) and inflated < expected:
+            length = int.from_bytes(view[position : position + 4], "big")
+            chunk_type = bytes(view[position + 4 : position + 8])
+            if chunk_type == b"IDAT":
+                pending: bytes | memoryview = view[position + 8 : position + 8 + length]
+                while pending and inflated < expected:
+                    inflated += len(inflater.decompress(pending, _INFLATE_STEP_BYTES))
+                    pending = inflater.unconsumed_tail
+            elif chunk_type == b"IEND":
+                break
+            position += 12 + length
+        if inflated < expected:
+            inflated += len(inflater.flush())
+    except zlib.error:
+        raise _malformed(fmt, "pixel_data")
+    if inflated < expected:
+        raise _truncated(fmt, "pixel_data")
 
 
 def _webp_end(data: bytes) -> int:

@@ -2,11 +2,16 @@
 
 Disk rules (DESIGN §4, "the offset on disk is the truth"):
 * the bytes of an upload are appended to MEDIA_ROOT/uploads/<id>.part, read from the request in
-  chunks (never the whole body in memory), and fsynced before the new offset is acknowledged;
+  chunks (never the whole body in memory), and fsynced before the new offset is acknowledged (one
+  fsync per PATCH: a killed process loses nothing of what it wrote, the page cache keeps it);
 * the offset is the size of that file, not the database hint, so a server killed mid-write, or a
   write cut short by a full disk, resumes from what is really there;
 * a completed upload becomes a Photo only after the sha256 of the whole file equals the one the
-  device declared and the image passed `inspect_and_derive`.
+  device declared and the image passed `inspect_and_derive`. That sha256 is computed while the bytes
+  are written (kept per upload in this process between PATCHes) or, when this process did not see
+  every byte, streamed from the file: completion never holds an upload in memory to hash it;
+* bytes that are already a Photo are linked to it without decoding them again (derivatives are made
+  once per sha256).
 
 One writer per upload at a time: an exclusive, non-blocking `flock` on the .part file (held across
 the body read, so it also serialises server processes on one machine). A second writer gets 423.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -24,6 +30,8 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -51,6 +59,7 @@ from media_store.errors import (
     UploadTooLarge,
 )
 from media_store.imaging import CheckedImage, inspect_and_derive
+from media_store.imaging import file_sha256 as imaging_file_sha256
 from media_store.models import Photo, Upload, UploadState
 from media_store.signals import photo_stored
 from media_store.storage import blob_key, derivative_key, media_storage, uploads_folder
@@ -59,10 +68,13 @@ from mobile_contract.errors import ErrorCode
 logger = logging.getLogger(__name__)
 
 BODY_CHUNK_BYTES = 256 * 1024
-# Bytes gathered between two fsyncs of a .part file. The offset is the file size, so bytes written
-# but not yet fsynced still count after a process crash (they are in the page cache); after a power
-# loss the file may be shorter, never wrong (the final sha256 check guards the rest).
-FSYNC_BATCH_BYTES = 1024 * 1024
+# Body bytes gathered before one write to the .part file (one thread hop under ASGI). They are fsynced
+# once, at the end of the PATCH, before its offset is acknowledged. The offset is the file size, so
+# bytes written but not yet fsynced still count after a process crash (they are in the page cache);
+# after a power loss the file may be shorter or, on some filesystems, end in zeros: never accepted as
+# complete, because the final sha256 check runs over the bytes on disk's own running hash or the file.
+WRITE_BATCH_BYTES = 1024 * 1024
+_RUNNING_HASHES_MAX = 256
 CHECKSUM_ALGORITHMS = ("sha1", "sha256")  # tus checksum extension; sha1 is what tus clients send
 
 
@@ -121,6 +133,48 @@ class AppendResult:
     photo: Photo | None  # set once the upload is complete
 
 
+class _RunningHashes:
+    """sha256 state of the bytes this process wrote to each unfinished upload, keyed by upload id.
+
+    An entry is valid only for the exact offset it was saved at: a PATCH starting anywhere else (bytes
+    written by another process, a file cut back) finds nothing and completion re-reads the file. Taken
+    out while a PATCH runs (one writer per upload holds the flock), put back when it ends well.
+    Bounded: the oldest entries are dropped (their uploads then hash from disk at completion).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[UUID, tuple[int, Any]] = OrderedDict()
+
+    def take(self, *, upload_id: UUID, offset_bytes: int) -> Any | None:
+        if offset_bytes == 0:
+            with self._lock:
+                self._entries.pop(upload_id, None)
+            return hashlib.sha256()
+        with self._lock:
+            entry = self._entries.pop(upload_id, None)
+        return entry[1] if entry is not None and entry[0] == offset_bytes else None
+
+    def put(self, *, upload_id: UUID, offset_bytes: int, hasher: Any) -> None:
+        with self._lock:
+            self._entries[upload_id] = (offset_bytes, hasher)
+            while len(self._entries) > _RUNNING_HASHES_MAX:
+                self._entries.popitem(last=False)
+
+    def forget(self, *, upload_id: UUID) -> None:
+        with self._lock:
+            self._entries.pop(upload_id, None)
+
+    def forget_missing(self, *, upload_ids: set[UUID]) -> None:
+        """Drop entries of uploads that are no longer receiving (expired, terminated elsewhere)."""
+        with self._lock:
+            for upload_id in [key for key in self._entries if key not in upload_ids]:
+                del self._entries[upload_id]
+
+
+_running_hashes = _RunningHashes()
+
+
 def upload_part_path(*, upload_id: UUID) -> Path:
     return uploads_folder() / f"{upload_id}.part"
 
@@ -132,6 +186,8 @@ def upload_expiry_from(now: datetime) -> datetime:
 def upload_create(*, device_id: UUID, length_bytes: int, metadata: UploadMetadata) -> Upload:
     """Start a tus upload for a device.
 
+    The per-device quota (FIELDSYNC_UPLOAD_DEVICE_QUOTA_BYTES: bytes of unfinished, unexpired uploads)
+    is a hard limit: the device row is locked while it is counted.
     Side effects: an Upload row and an empty .part file. Not idempotent (each call is a new upload).
     Raises UploadRequestInvalid (length 0), UploadTooLarge, UploadQuotaExceeded.
     """
@@ -141,23 +197,28 @@ def upload_create(*, device_id: UUID, length_bytes: int, metadata: UploadMetadat
     if length_bytes > max_bytes:
         raise UploadTooLarge(details={"length_bytes": length_bytes, "max_bytes": max_bytes})
     now = timezone.now()
-    # Soft limit on bytes parked on the server per device (two racing creations may both pass).
-    pending_bytes = (
-        Upload.objects.filter(device_id=device_id, state=UploadState.RECEIVING, expires_at__gt=now).aggregate(
-            total=Sum("length_bytes")
-        )["total"]
-        or 0
-    )
     quota_bytes = settings.FIELDSYNC_UPLOAD_DEVICE_QUOTA_BYTES
-    if pending_bytes + length_bytes > quota_bytes:
-        raise UploadQuotaExceeded(details={"pending_bytes": pending_bytes, "quota_bytes": quota_bytes})
-    upload = Upload.objects.create(
-        device_id=device_id,
-        length_bytes=length_bytes,
-        declared_sha256=metadata.sha256,
-        metadata=metadata.as_json(),
-        expires_at=upload_expiry_from(now),
-    )
+    with transaction.atomic():
+        # The device row is locked so that racing creations of one device are counted one after the
+        # other (a hard limit). By app label through the foreign key: media_store imports no accounts code.
+        device_model = Upload._meta.get_field("device").related_model
+        assert isinstance(device_model, type)
+        list(device_model._default_manager.select_for_update().filter(pk=device_id).values_list("pk", flat=True))
+        pending_bytes = (
+            Upload.objects.filter(device_id=device_id, state=UploadState.RECEIVING, expires_at__gt=now).aggregate(
+                total=Sum("length_bytes")
+            )["total"]
+            or 0
+        )
+        if pending_bytes + length_bytes > quota_bytes:
+            raise UploadQuotaExceeded(details={"pending_bytes": pending_bytes, "quota_bytes": quota_bytes})
+        upload = Upload.objects.create(
+            device_id=device_id,
+            length_bytes=length_bytes,
+            declared_sha256=metadata.sha256,
+            metadata=metadata.as_json(),
+            expires_at=upload_expiry_from(now),
+        )
     folder = uploads_folder()
     folder.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(upload_part_path(upload_id=upload.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -216,7 +277,7 @@ def upload_append_read(*, session: AppendSession, body: BodySource) -> AppendRes
                 break
             batch.append(chunk)
             batch_bytes += len(chunk)
-            if batch_bytes >= FSYNC_BATCH_BYTES:
+            if batch_bytes >= WRITE_BATCH_BYTES:
                 session.write(batch)
                 batch, batch_bytes = [], 0
         if batch:
@@ -232,9 +293,11 @@ class AppendSession:
     """One PATCH writing to an upload's .part file, holding its exclusive lock until `close()`.
 
     The file descriptor carries the `flock`; every exit path must call `close()` (it is idempotent).
-    `write` appends whole chunks and fsyncs them (a "chunk batch": the caller decides how many bytes
-    it gathers between fsyncs). On a full disk the file is cut back to the bytes written whole and
-    StorageFull is raised; the bytes before that stay (they are a correct prefix of the upload).
+    `write` appends whole chunks (a "batch": the caller decides how many bytes it gathers per call);
+    `upload_append_finish` fsyncs them before the offset is acknowledged. On a full disk the file is
+    cut back to the bytes written and StorageFull is raised; the bytes before that stay (they are a
+    correct prefix of the upload). Besides the PATCH's own Upload-Checksum it keeps the running
+    sha256 of the whole file when this process saw every byte before (see `_RunningHashes`).
     """
 
     def __init__(self, *, upload: Upload, descriptor: int, start_bytes: int, checksum: DeclaredChecksum | None) -> None:
@@ -245,6 +308,7 @@ class AppendSession:
         self.written_bytes = 0
         self.checksum = checksum
         self._hasher = hashlib.new(checksum.algorithm) if checksum else None
+        self._file_hasher: Any | None = _running_hashes.take(upload_id=upload.id, offset_bytes=start_bytes)
 
     @property
     def remaining_bytes(self) -> int:
@@ -260,8 +324,12 @@ class AppendSession:
         return self.descriptor
 
     def write(self, chunks: list[bytes]) -> None:
-        """Append `chunks` (in order) and fsync. Raises UploadTooLarge past the upload's length, StorageFull."""
+        """Append `chunks` (in order). Raises UploadTooLarge past the upload's length, StorageFull.
+
+        Thread-safe against nothing: one caller at a time (the ASGI route awaits each write).
+        """
         descriptor = self._fd()
+        batch_start = self.offset_bytes
         try:
             for chunk in chunks:
                 if len(chunk) > self.remaining_bytes:
@@ -273,9 +341,12 @@ class AppendSession:
                     self.written_bytes += count
                 if self._hasher is not None:
                     self._hasher.update(chunk)
-            os.fsync(descriptor)
+                if self._file_hasher is not None:
+                    self._file_hasher.update(chunk)
+            _start_writeback(descriptor, batch_start, self.offset_bytes - batch_start)
         except OSError as error:
-            # Disk full (or a file size limit) part way: keep exactly the bytes that were written whole.
+            # Disk full (or a file size limit) part way: keep the bytes that reached the file.
+            self._file_hasher = None  # it no longer matches the file: completion hashes from disk
             _truncate(descriptor, self.offset_bytes)
             if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
                 raise StorageFull(details={"offset_bytes": self.offset_bytes})
@@ -283,6 +354,7 @@ class AppendSession:
 
     def reject_oversize(self) -> None:
         """The body is longer than the rest of the upload: drop this request's bytes. Raises UploadTooLarge."""
+        self._file_hasher = None
         _truncate(self._fd(), self.start_bytes)
         self.written_bytes = 0
         raise UploadTooLarge(
@@ -363,9 +435,15 @@ def upload_append_finish(*, session: AppendSession, is_body_cut: bool = False) -
         Upload.objects.filter(pk=upload.pk).update(
             offset_hint_bytes=new_offset, expires_at=upload_expiry_from(now), updated_at=now
         )
+        file_hasher, session._file_hasher = session._file_hasher, None
         photo = None
         if new_offset == upload.length_bytes:
-            photo = upload_complete(upload_id=upload.id)  # still under the lock: one completion at a time
+            # Still under the lock: one completion at a time.
+            photo = upload_complete(
+                upload_id=upload.id, file_sha256=file_hasher.hexdigest() if file_hasher is not None else None
+            )
+        elif file_hasher is not None:
+            _running_hashes.put(upload_id=upload.id, offset_bytes=new_offset, hasher=file_hasher)
         return AppendResult(upload=_reload(upload), offset_bytes=new_offset, photo=photo)
     finally:
         session.close()
@@ -389,6 +467,18 @@ def _has_more(body: BodySource) -> bool:
         return bool(body.read(1))
     except OSError:
         return False
+
+
+def _start_writeback(descriptor: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing a just-written range to disk, without waiting for it.
+
+    Linux starts asynchronous writeback of the range's dirty pages on POSIX_FADV_DONTNEED (pages
+    still dirty are kept in the cache), so the fsync at the end of the PATCH has little left to do
+    instead of flushing the whole body at once. A hint only: elsewhere it may do nothing.
+    """
+    if length > 0 and hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(descriptor, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def _truncate(descriptor: int, size: int) -> None:
@@ -418,13 +508,16 @@ def upload_failure_error(*, upload: Upload) -> MediaError:
     )
 
 
-def upload_complete(*, upload_id: UUID) -> Photo:
+def upload_complete(*, upload_id: UUID, file_sha256: str | None = None) -> Photo:
     """Turn a fully received upload into a Photo: verify sha256, sanitise, store, deduplicate.
 
-    Idempotent: a completed upload returns its Photo; identical bytes from any upload share one Photo
-    and one stored blob. Side effects: original and derivatives saved to media storage (outside any
-    transaction), the Photo created if new, the upload marked complete, its .part file deleted, and
-    the `photo_stored` signal sent after commit.
+    `file_sha256`: the sha256 of the .part file as its writer computed it while writing (the caller
+    holds the upload's lock); without it the file is hashed from disk, in chunks.
+    Idempotent: a completed upload returns its Photo; identical bytes from any upload share one Photo,
+    one stored blob and one set of derivatives (bytes already stored are not decoded again).
+    Side effects: original and derivatives saved to media storage (outside any transaction), the
+    Photo created if new, the upload marked complete, its .part file deleted, and the `photo_stored`
+    signal sent after commit.
     Raises UploadNotFound, UploadIncomplete, and - after marking the upload failed and deleting its
     bytes, since re-sending them cannot help - UploadChecksumMismatch or an ImageRejected subclass.
     """
@@ -442,40 +535,70 @@ def upload_complete(*, upload_id: UUID) -> Photo:
         raise UploadIncomplete(details={"offset_bytes": on_disk_bytes, "length_bytes": upload.length_bytes})
 
     # Hashing and decoding are slow: no transaction or lock on the database while they run.
-    work_dir = Path(tempfile.mkdtemp(dir=uploads_folder(), prefix=f".derive-{upload.id}-"))
-    try:
+    _running_hashes.forget(upload_id=upload.id)
+    sha256 = file_sha256 or imaging_file_sha256(part)
+    if sha256 != upload.declared_sha256:
+        error = UploadChecksumMismatch(details={"expected_sha256": upload.declared_sha256, "actual_sha256": sha256})
+        _upload_fail(upload=upload, error=error)
+        raise error
+    storage = media_storage()
+    existing = Photo.objects.filter(sha256=sha256).first()
+    checked: CheckedImage | None = None
+    if existing is not None:
+        # The same bytes were accepted before: same checks, same derivatives. Store the original again
+        # only if it went missing (a no-op otherwise: content-addressed keys never change).
+        storage.save_file(key=existing.original_key, source=part)
+    else:
+        work_dir = Path(tempfile.mkdtemp(dir=uploads_folder(), prefix=f".derive-{upload.id}-"))
         try:
-            checked = inspect_and_derive(
-                part,
-                out_dir=work_dir,
-                max_bytes=settings.FIELDSYNC_UPLOAD_MAX_BYTES,
-                expected_sha256=upload.declared_sha256,
-            )
-        except (UploadChecksumMismatch, ImageRejected) as error:
-            _upload_fail(upload=upload, error=error)
-            raise
-        storage = media_storage()
-        storage.save_file(key=blob_key(sha256=checked.sha256), source=part)
-        for derivative in checked.derivatives:
-            storage.save_file(key=derivative_key(sha256=checked.sha256, kind=derivative.kind), source=derivative.path)
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+            try:
+                checked = inspect_and_derive(part, out_dir=work_dir, max_bytes=settings.FIELDSYNC_UPLOAD_MAX_BYTES)
+                if checked.sha256 != sha256:  # the file changed under the lock: never store unverified bytes
+                    raise UploadChecksumMismatch(
+                        details={"expected_sha256": upload.declared_sha256, "actual_sha256": checked.sha256}
+                    )
+            except (UploadChecksumMismatch, ImageRejected) as error:
+                _upload_fail(upload=upload, error=error)
+                raise
+            storage.save_file(key=blob_key(sha256=checked.sha256), source=part)
+            for derivative in checked.derivatives:
+                storage.save_file(
+                    key=derivative_key(sha256=checked.sha256, kind=derivative.kind), source=derivative.path
+                )
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
 
     with transaction.atomic():
         locked = Upload.objects.select_for_update(of=("self",)).select_related("photo").get(pk=upload.pk)
         if locked.state == UploadState.COMPLETE and locked.photo is not None:  # a concurrent retry won
             return locked.photo
-        photo, created = Photo.objects.get_or_create(
-            sha256=checked.sha256, defaults=_photo_fields(checked, device_id=locked.device_id)
-        )
-        locked.state = UploadState.COMPLETE
-        locked.photo = photo
-        locked.offset_hint_bytes = locked.length_bytes
-        locked.completed_at = timezone.now()
-        locked.save(update_fields=["state", "photo", "offset_hint_bytes", "completed_at", "updated_at"])
-        transaction.on_commit(lambda: photo_stored.send(sender=Photo, photo=photo, upload=locked, is_new_photo=created))
+        photo: Photo | None
+        if checked is None:
+            photo, created = Photo.objects.filter(sha256=sha256).first(), False
+        else:
+            photo, created = Photo.objects.get_or_create(
+                sha256=checked.sha256, defaults=_photo_fields(checked, device_id=locked.device_id)
+            )
+        if photo is not None:
+            _upload_mark_complete(upload=locked, photo=photo, is_new_photo=created)
+    if photo is None:
+        # The cleanup removed that Photo after we looked: nothing was written; derive and store afresh
+        # (outside the transaction, like the first pass). Idempotent, so the retry is safe.
+        return upload_complete(upload_id=upload.id, file_sha256=sha256)
     part.unlink(missing_ok=True)
     return photo
+
+
+def _upload_mark_complete(*, upload: Upload, photo: Photo, is_new_photo: bool) -> None:
+    """Inside the completing transaction, `upload` locked: link it and announce it after commit."""
+    upload.state = UploadState.COMPLETE
+    upload.photo = photo
+    upload.offset_hint_bytes = upload.length_bytes
+    upload.completed_at = timezone.now()
+    upload.save(update_fields=["state", "photo", "offset_hint_bytes", "completed_at", "updated_at"])
+    transaction.on_commit(
+        lambda: photo_stored.send(sender=Photo, photo=photo, upload=upload, is_new_photo=is_new_photo)
+    )
 
 
 def _photo_fields(checked: CheckedImage, *, device_id: Any) -> dict[str, Any]:
@@ -528,6 +651,7 @@ def upload_terminate(*, upload: Upload) -> None:
     """
     if upload.state == UploadState.COMPLETE:
         return
+    _running_hashes.forget(upload_id=upload.id)
     path = upload_part_path(upload_id=upload.id)
     if not path.exists():
         Upload.objects.filter(pk=upload.pk).exclude(state=UploadState.COMPLETE).delete()
@@ -549,29 +673,98 @@ class SweepResult:
     expired_count: int
     completed_count: int
     failed_count: int
+    busy_count: int = 0  # skipped: a request held the upload's lock
+    orphaned_count: int = 0  # .part files without an upload, work folders of dead completions
+
+
+WORK_FOLDER_STALE_SECONDS = 3600
+
+
+def upload_complete_if_whole(*, upload: Upload) -> Photo | None:
+    """Complete an upload whose bytes all arrived but which has no Photo (its completing request died).
+
+    Takes the upload's write lock without waiting, so it never races a PATCH that is finishing it.
+    Returns the Photo, or None when the bytes are not all there or the lock is held (UploadLocked is
+    not raised: the holder completes it). Raises what `upload_complete` raises.
+    """
+    path = upload_part_path(upload_id=upload.id)
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        if os.fstat(descriptor).st_size != upload.length_bytes:
+            return None
+        return upload_complete(upload_id=upload.id)
+    finally:
+        os.close(descriptor)
 
 
 def uploads_sweep(*, now: datetime | None = None) -> SweepResult:
-    """Housekeeping (run periodically): finish stalled uploads, delete expired ones and their bytes.
+    """Housekeeping (run periodically): finish stalled uploads, delete expired ones and their bytes, and
+    remove what crashes leave behind.
 
-    A stalled upload has all its bytes on disk but no Photo (the server died during completion).
-    Idempotent. Side effects: Photos created, rows and .part files deleted.
+    A stalled upload has all its bytes on disk but no Photo (the server died during completion). An
+    upload a request holds (its flock) is left alone this time. Orphans are .part files without an
+    upload row and `.derive-*`/`.ingest-*` work folders, once untouched for WORK_FOLDER_STALE_SECONDS.
+    Idempotent. Side effects: Photos created, rows, .part files and work folders deleted.
     """
     now = now or timezone.now()
-    completed = failed = 0
+    completed = failed = busy = 0
     for upload in Upload.objects.filter(state=UploadState.RECEIVING, expires_at__gt=now):
         path = upload_part_path(upload_id=upload.id)
-        if path.exists() and path.stat().st_size == upload.length_bytes:
-            try:
-                upload_complete(upload_id=upload.id)
+        if not path.exists() or path.stat().st_size != upload.length_bytes:
+            continue
+        try:
+            if upload_complete_if_whole(upload=upload) is None:
+                busy += 1
+            else:
                 completed += 1
-            except MediaError:
-                failed += 1
-    expired = list(Upload.objects.filter(state__in=[UploadState.RECEIVING, UploadState.FAILED], expires_at__lte=now))
-    for upload in expired:
-        upload_part_path(upload_id=upload.id).unlink(missing_ok=True)
-    Upload.objects.filter(pk__in=[upload.pk for upload in expired]).delete()
-    return SweepResult(expired_count=len(expired), completed_count=completed, failed_count=failed)
+        except MediaError:
+            failed += 1
+    expired_count = 0
+    for upload in Upload.objects.filter(state__in=[UploadState.RECEIVING, UploadState.FAILED], expires_at__lte=now):
+        try:
+            upload_terminate(upload=upload)
+            expired_count += 1
+        except UploadLocked:
+            busy += 1
+    _running_hashes.forget_missing(
+        upload_ids=set(Upload.objects.filter(state=UploadState.RECEIVING).values_list("id", flat=True))
+    )
+    return SweepResult(
+        expired_count=expired_count,
+        completed_count=completed,
+        failed_count=failed,
+        busy_count=busy,
+        orphaned_count=_orphans_delete(now=now),
+    )
+
+
+def _orphans_delete(*, now: datetime) -> int:
+    folder = uploads_folder()
+    if not folder.is_dir():
+        return 0
+    cutoff = now.timestamp() - WORK_FOLDER_STALE_SECONDS
+    known = {str(pk) for pk in Upload.objects.values_list("id", flat=True)}
+    removed = 0
+    for entry in folder.iterdir():
+        try:
+            if entry.stat().st_mtime > cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        if entry.is_dir() and entry.name.startswith((".derive-", ".ingest-")):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+        elif entry.is_file() and entry.suffix == ".part" and entry.stem not in known:
+            entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def photo_ingest_bytes(*, data: bytes, source: str) -> Photo:

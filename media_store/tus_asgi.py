@@ -3,8 +3,9 @@
 Django's ASGI handler reads a whole request body (into memory, then a temporary file) before any view
 runs, so a PATCH cut mid-way would lose every byte of that request. This route handles PATCH (and
 POST with `X-HTTP-Method-Override: PATCH`) on the upload resource itself: each batch of received body
-chunks is appended to the .part file and fsynced as it arrives, so a connection cut or a server
-killed mid-PATCH keeps the bytes received, and memory stays flat whatever the upload size.
+chunks is appended to the .part file as it arrives (fsynced before the offset is acknowledged), so a
+connection cut or a server killed mid-PATCH keeps the bytes received, and memory stays flat whatever
+the upload size.
 
 Every rule is the Django view's: the same authentication (FIELDSYNC_DEVICE_AUTHENTICATOR, through
 `media_store.callers`), the same header parsing (`tus_views.patch_start`), the same lock, offset and
@@ -13,7 +14,8 @@ same responses and error envelope. The Django view still serves WSGI and the tes
 other method and path goes to the wrapped application untouched.
 
 Database work runs in asgiref's thread-sensitive sync thread (as Django's own sync views do); file
-writes and fsyncs run in a worker thread, so the event loop never blocks on the disk.
+writes run in a worker thread while the next batch is received, so the event loop never blocks on the
+disk.
 """
 
 from __future__ import annotations
@@ -105,27 +107,46 @@ async def _patch(scope: Scope, receive: Receive, send: Send, *, upload_id: UUID)
 
 
 async def _receive_into(session: services.AppendSession, receive: Receive) -> bool:
-    """Append the body to the session as it arrives, one fsync per batch. Returns True if the client left."""
+    """Append the body to the session as it arrives. Returns True if the client left before its end.
+
+    Batches of about WRITE_BATCH_BYTES are written in a worker thread while the next batch is being
+    received (at most one write in flight, so the writes stay in order and memory stays bounded at
+    about two batches). Every write has finished when this returns or raises, so the caller may close
+    the session's file descriptor.
+    """
     batch: list[bytes] = []
     batch_bytes = 0
     is_body_cut = False
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            is_body_cut = True
-            break
-        chunk = message.get("body", b"")
-        if chunk:
-            batch.append(chunk)
-            batch_bytes += len(chunk)
-        has_more = bool(message.get("more_body", False))
-        if batch_bytes >= services.FSYNC_BATCH_BYTES or (batch and not has_more):
+    in_flight: asyncio.Future[None] | None = None
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                is_body_cut = True
+                break
+            chunk = message.get("body", b"")
+            if chunk:
+                batch.append(chunk)
+                batch_bytes += len(chunk)
+            has_more = bool(message.get("more_body", False))
+            if batch_bytes >= services.WRITE_BATCH_BYTES or (batch and not has_more):
+                if in_flight is not None:
+                    await in_flight  # raises the write's error (full disk, oversize) here
+                in_flight = asyncio.ensure_future(asyncio.to_thread(session.write, batch))
+                batch, batch_bytes = [], 0
+            if not has_more:
+                break
+        if in_flight is not None:
+            await in_flight
+            in_flight = None
+        if batch:  # the client left: keep what arrived before it did
             await asyncio.to_thread(session.write, batch)
-            batch, batch_bytes = [], 0
-        if not has_more:
-            break
-    if batch:  # the client left: keep what arrived before it did
-        await asyncio.to_thread(session.write, batch)
+    finally:
+        if in_flight is not None and not in_flight.done():
+            # Leaving on an error or a cancellation: let the thread finish with the descriptor first.
+            await asyncio.shield(asyncio.wait([in_flight]))
+        if in_flight is not None and in_flight.done() and not in_flight.cancelled():
+            in_flight.exception()  # retrieved: the error that matters is already propagating
     if is_body_cut:
         logger.info(
             "tus PATCH cut by the client: upload %s kept %d bytes of this request",

@@ -143,8 +143,9 @@ def upload_resource(request: HttpRequest, method: str, upload_id: UUID) -> HttpR
             upload.state == UploadState.RECEIVING
             and selectors.upload_offset_bytes(upload=upload) == upload.length_bytes
         ):
-            # Every byte is here but no Photo yet (the completing request died): finish it now.
-            services.upload_complete(upload_id=upload.id)
+            # Every byte is here but no Photo yet (the completing request died): finish it now, unless
+            # a PATCH holds the upload (it is finishing it; the offset answered is the same).
+            services.upload_complete_if_whole(upload=upload)
             upload = selectors.upload_get_for_device(device_id=caller.device.pk, upload_id=upload_id)
         response = HttpResponse(status=200)
         response["Upload-Offset"] = str(selectors.upload_offset_bytes(upload=upload))

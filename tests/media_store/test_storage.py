@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
+from media_store import selectors
+from media_store.errors import PhotoIntegrityError
 from media_store.models import Photo
+from media_store.services import photos_unreferenced_delete
 from media_store.storage import DjangoStorageAdapter, LocalFolderStorage, blob_key, media_storage
 from tests.conftest import make_device_session, make_officer, make_unit
 from tests.media_store.factories import create_upload, patch, photo_bytes
@@ -52,21 +59,33 @@ def s3_endpoint() -> Iterator[str]:
         server.stop()
 
 
-def test_completed_upload_lands_in_s3_compatible_storage(
-    s3_endpoint: str, settings: Any, db: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@dataclass(frozen=True)
+class Bucket:
+    s3: Any  # a boto3 client talking to the moto server
+    name: str
+
+    def keys(self) -> list[str]:
+        return sorted(item["Key"] for item in self.s3.list_objects_v2(Bucket=self.name).get("Contents", []))
+
+
+@pytest.fixture
+def s3_photos(s3_endpoint: str, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Bucket:
+    """A fresh bucket on the moto server (its state is per process: one bucket per test) and
+    FIELDSYNC_MEDIA_STORAGE pointing at it."""
     import boto3
 
     credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"}
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
-    boto3.client("s3", endpoint_url=s3_endpoint, **credentials).create_bucket(Bucket="photos")
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, **credentials)
+    bucket = Bucket(s3=s3, name=f"photos-{uuid.uuid4().hex[:12]}")
+    s3.create_bucket(Bucket=bucket.name)
     settings.STORAGES = {
         **settings.STORAGES,
         "photos": {
             "BACKEND": "storages.backends.s3.S3Storage",
             "OPTIONS": {
-                "bucket_name": "photos",
+                "bucket_name": bucket.name,
                 "endpoint_url": s3_endpoint,
                 "access_key": "test",
                 "secret_key": "test",
@@ -75,6 +94,10 @@ def test_completed_upload_lands_in_s3_compatible_storage(
         },
     }
     settings.FIELDSYNC_MEDIA_STORAGE = "photos"
+    return bucket
+
+
+def test_completed_upload_lands_in_s3_compatible_storage(s3_photos: Bucket, settings: Any, db: None) -> None:
     session = make_device_session(officer=make_officer(username="s3.user", unit=make_unit(code="S3")))
     client = Client()
     data = photo_bytes(seed=11)
@@ -87,9 +110,45 @@ def test_completed_upload_lands_in_s3_compatible_storage(
     assert isinstance(storage, DjangoStorageAdapter)
     with storage.open(key=photo.original_key) as handle:
         assert handle.read() == data
-    for kind in ("thumb", "display"):
-        assert storage.exists(key=photo.derivatives[kind]["key"])
+    assert s3_photos.keys() == sorted(
+        [photo.original_key, photo.derivatives["thumb"]["key"], photo.derivatives["display"]["key"]]
+    )
     assert not (Path(settings.MEDIA_ROOT) / "blobs").exists()  # nothing went to the local folder
+
+
+def test_s3_holds_duplicates_once_and_reads_are_verified(s3_photos: Bucket, db: None) -> None:
+    session = make_device_session(officer=make_officer(username="s3.dup", unit=make_unit(code="S4")))
+    client = Client()
+    data = photo_bytes(seed=12)
+    patch(client, session, create_upload(client, session, data), data, 0)
+    keys = s3_photos.keys()
+
+    again = patch(client, session, create_upload(client, session, data), data, 0)
+
+    assert again.status_code == 204
+    assert s3_photos.keys() == keys
+    photo = Photo.objects.get()
+    assert selectors.photo_derivative_read(photo=photo, kind="thumb").sha256 == photo.derivatives["thumb"]["sha256"]
+    s3_photos.s3.put_object(Bucket=s3_photos.name, Key=photo.derivatives["thumb"]["key"], Body=b"\xff\xd8\xff tampered")
+    with pytest.raises(PhotoIntegrityError):
+        selectors.photo_derivative_read(photo=photo, kind="thumb")
+    s3_photos.s3.delete_object(Bucket=s3_photos.name, Key=photo.original_key)
+    with pytest.raises(PhotoIntegrityError) as caught:
+        selectors.photo_original_read(photo=photo)
+    assert caught.value.message == "The stored photo is missing; it cannot be served."
+
+
+def test_s3_cleanup_deletes_the_objects_of_an_unreferenced_photo(s3_photos: Bucket, db: None) -> None:
+    session = make_device_session(officer=make_officer(username="s3.gone", unit=make_unit(code="S5")))
+    client = Client()
+    data = photo_bytes(seed=13)
+    patch(client, session, create_upload(client, session, data), data, 0)
+    assert len(s3_photos.keys()) == 3
+
+    result = photos_unreferenced_delete(retention_days=0, now=timezone.now() + timedelta(seconds=1))
+
+    assert result.deleted_count == 1
+    assert s3_photos.keys() == []
 
 
 def test_sweep_command_reports_what_it_did(db: None, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,6 +16,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
+from django.utils.http import http_date
 from PIL import Image
 
 from media_store import services
@@ -347,6 +348,85 @@ def test_patch_checksum_mismatch_discards_only_that_patch(client: Client, sessio
     assert Photo.objects.count() == 1
 
 
+@pytest.mark.parametrize("algorithm", ["sha1", "sha256"])
+def test_upload_checksum_is_verified_per_patch_with_sha1_and_sha256(
+    client: Client, session: Any, algorithm: str
+) -> None:
+    data = photo_bytes()
+    location = create_upload(client, session, data)
+
+    def checksum(body: bytes) -> str:
+        return f"{algorithm} {base64.b64encode(hashlib.new(algorithm, body).digest()).decode()}"
+
+    good = patch(client, session, location, data[:4000], 0, **{"Upload-Checksum": checksum(data[:4000])})
+    bad = patch(client, session, location, data[4000:9000], 4000, **{"Upload-Checksum": checksum(b"other")})
+    offset_after_bad = head(client, session, location)["Upload-Offset"]
+    last = patch(client, session, location, data[4000:], 4000, **{"Upload-Checksum": checksum(data[4000:])})
+
+    assert (good.status_code, good["Upload-Offset"]) == (204, "4000")
+    assert bad.status_code == 460
+    assert envelope(bad) == {
+        "code": "upload_checksum_mismatch",
+        "message": "The PATCH body does not match its Upload-Checksum.",
+        "details": {"algorithm": algorithm, "is_body_cut": False},
+    }
+    assert offset_after_bad == "4000"
+    assert last.status_code == 204
+    assert Photo.objects.get().sha256 == sha256_hex(data)
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("md5 " + base64.b64encode(hashlib.md5(b"x").digest()).decode(), "Upload-Checksum algorithm not supported."),
+        ("sha1 not-base64!", "Upload-Checksum is not base64."),
+        (
+            "sha256 " + base64.b64encode(hashlib.sha1(b"x").digest()).decode(),
+            "Upload-Checksum has the wrong length for its algorithm.",
+        ),
+    ],
+    ids=["md5", "not-base64", "wrong-length"],
+)
+def test_an_unusable_upload_checksum_is_400_and_writes_nothing(
+    client: Client, session: Any, header: str, message: str
+) -> None:
+    data = photo_bytes()
+    location = create_upload(client, session, data)
+
+    response = patch(client, session, location, data[:1000], 0, **{"Upload-Checksum": header})
+
+    assert response.status_code == 400
+    assert envelope(response)["message"] == message
+    assert part_path(location).stat().st_size == 0
+
+
+def test_head_carries_the_offset_the_declared_sha256_the_record_link_and_the_expiry(
+    client: Client, session: Any
+) -> None:
+    data = photo_bytes()
+    location = create_upload(client, session, data)
+    patch(client, session, location, data[:1234], 0)
+    upload = Upload.objects.get()
+
+    response = head(client, session, location)
+
+    assert response.status_code == 200
+    assert (response["Upload-Offset"], response["Upload-Length"]) == ("1234", str(len(data)))
+    metadata = {
+        key: base64.b64decode(value).decode()
+        for key, value in (pair.split(" ") for pair in response["Upload-Metadata"].split(","))
+    }
+    assert metadata == {
+        "sha256": sha256_hex(data),
+        "filename": "ảnh kiểm tra.jpg",
+        "record_table": "checks",
+        "record_id": "c7Yq2mLx9aB3dE4f",
+    }
+    assert response["Upload-Expires"] == http_date(upload.expires_at.timestamp())
+    assert upload.expires_at > timezone.now() + timedelta(days=6)
+    assert response["Cache-Control"] == "no-store"
+
+
 def test_completed_upload_of_a_refused_image_fails_with_its_image_code(client: Client, session: Any) -> None:
     gif = io.BytesIO()
     Image.new("P", (20, 20), 1).save(gif, format="GIF")
@@ -376,6 +456,32 @@ def test_identical_bytes_from_two_devices_are_one_photo_and_one_blob(
     assert photo.uploaded_by_device_id == session.device.id
     assert Upload.objects.filter(photo=photo).count() == 2
     assert len(blob_files()) == 1
+
+
+def test_a_second_upload_of_stored_bytes_reuses_the_photo_and_makes_no_derivatives(
+    client: Client, session: Any, other_session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = photo_bytes(seed=10)
+    patch(client, session, create_upload(client, session, data), data, 0)
+    stored = {path: path.stat().st_mtime_ns for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()}
+    derive_calls: list[Path] = []
+    real_inspect = services.inspect_and_derive
+
+    def counting_inspect(path: Path, **kwargs: Any) -> Any:  # a spy: the real function still runs
+        derive_calls.append(path)
+        return real_inspect(path, **kwargs)
+
+    monkeypatch.setattr(services, "inspect_and_derive", counting_inspect)
+
+    second = patch(client, other_session, create_upload(client, other_session, data), data, 0)
+
+    assert second.status_code == 204
+    assert second["Fieldsync-Photo-Sha256"] == sha256_hex(data)
+    assert derive_calls == []
+    assert Photo.objects.count() == 1
+    assert Upload.objects.filter(state=UploadState.COMPLETE).count() == 2
+    after = {path: path.stat().st_mtime_ns for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()}
+    assert after == stored  # not one file written again (the second .part is gone too)
 
 
 def test_completion_sends_photo_stored_with_the_record_link(
@@ -483,3 +589,43 @@ def test_tuspy_uploads_against_a_live_server(live_server: Any) -> None:
     assert photo.sha256 == digest
     assert Upload.objects.get().state == UploadState.COMPLETE
     assert blob_files()[0].read_bytes() == data
+
+
+# --- quota under concurrency ------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_racing_creations_never_exceed_the_device_quota(settings: Any) -> None:
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (FIELDSYNC_DATABASE_URL=postgres://...)")
+    settings.FIELDSYNC_UPLOAD_DEVICE_QUOTA_BYTES = 1000
+    session = make_device_session(officer=make_officer(username="racer", unit=make_unit(code="RC")))
+    device_id = session.device.id
+    start = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def create() -> None:
+        try:
+            start.wait()
+            services.upload_create(
+                device_id=device_id, length_bytes=400, metadata=services.UploadMetadata(sha256="a" * 64)
+            )
+            outcomes.append("created")
+        except services.UploadQuotaExceeded:
+            outcomes.append("quota")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(outcomes) == ["created"] * 2 + ["quota"] * 6
+    assert Upload.objects.filter(device_id=device_id).count() == 2

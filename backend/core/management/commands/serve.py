@@ -48,6 +48,7 @@ class Command(BaseCommand):
         self._warm_face_gallery()
         if not options["no_worker"]:
             start_inprocess_worker()
+            self._schedule_housekeeping()
         self.stdout.write(f"fieldsync serving on http://{options['host']}:{options['port']} (Ctrl+C to stop)")
         uvicorn.run(
             "backend.config.asgi:application",
@@ -57,6 +58,17 @@ class Command(BaseCommand):
             lifespan="off",
             ws="websockets-sansio",
         )
+
+    def _schedule_housekeeping(self) -> None:
+        """Start the durable media housekeeping chain (expired uploads, unreferenced photos) if none waits."""
+        from django.db import DatabaseError
+
+        from media_store.tasks import media_housekeeping_schedule
+
+        try:
+            media_housekeeping_schedule()
+        except DatabaseError:
+            logger.warning("media housekeeping not scheduled (database not migrated?)", exc_info=True)
 
     def _warm_face_gallery(self) -> None:
         """Load the face gallery index before the first request (persisted file + database difference)."""

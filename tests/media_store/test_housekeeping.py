@@ -1,0 +1,252 @@
+"""Housekeeping: expired uploads swept, unreferenced photos deleted after the retention time, and the
+durable job that runs both and schedules its own next run."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from backend.registry import sync_tables as st
+from media_store import services, tasks
+from media_store.models import Photo, Upload, UploadState
+from sync.writer import sync_transaction
+from tests.conftest import make_device_session, make_officer, make_unit
+from tests.media_store.factories import create_upload, part_path, patch, photo_bytes, sha256_hex
+from tests.registry.conftest import device_actor, make_wanted_notice
+
+HOUSEKEEPING = "media_store.tasks.media_housekeeping_run"
+
+
+@pytest.fixture
+def session(db: None) -> Any:
+    return make_device_session(officer=make_officer(username="keeper", unit=make_unit(code="HK")))
+
+
+def stored_photo(session: Any, *, seed: int, age_days: float) -> Photo:
+    """A photo uploaded through tus, then aged (row and upload) by `age_days`."""
+    client = Client()
+    data = photo_bytes(seed=seed, size=(320, 240))
+    assert patch(client, session, create_upload(client, session, data), data, 0).status_code == 204
+    then = timezone.now() - timedelta(days=age_days)
+    Photo.objects.filter(sha256=sha256_hex(data)).update(created_at=then)
+    Upload.objects.filter(photo__sha256=sha256_hex(data)).update(completed_at=then)
+    return Photo.objects.get(sha256=sha256_hex(data))
+
+
+def stored_keys(photo: Photo) -> list[Path]:
+    root = Path(settings.MEDIA_ROOT)
+    return [root / photo.original_key, *(root / entry["key"] for entry in photo.derivatives.values())]
+
+
+def link_to_a_check(photo: Photo) -> None:
+    with sync_transaction() as writer:
+        applied = st.apply_photo(
+            record_id=str(uuid.uuid4()),
+            values={"record_table": "checks", "record_id": str(uuid.uuid4()), "sha256": photo.sha256},
+            is_new=True,
+            actor=device_actor(unit_id=make_unit(code=f"L{photo.sha256[:4]}").pk),
+        )
+        writer.stage(
+            table="photos", record_id=applied.payload["id"], payload=applied.payload, scope_key=applied.scope_key
+        )
+
+
+# --- unreferenced photos ---------------------------------------------------------------------------
+
+
+def test_an_unreferenced_photo_past_the_retention_is_deleted_with_its_bytes(session: Any, settings: Any) -> None:
+    settings.FIELDSYNC_PHOTO_RETENTION_DAYS = 30
+    old = stored_photo(session, seed=41, age_days=31)
+    young = stored_photo(session, seed=42, age_days=29)
+
+    result = services.photos_unreferenced_delete()
+
+    assert (result.deleted_count, result.referenced_count) == (1, 0)
+    assert list(Photo.objects.values_list("sha256", flat=True)) == [young.sha256]
+    assert not Upload.objects.filter(photo_id=old.id).exists()
+    assert [path.exists() for path in stored_keys(old)] == [False, False, False]
+    assert [path.exists() for path in stored_keys(young)] == [True, True, True]
+
+
+def test_a_photo_linked_to_a_record_or_shown_on_a_notice_is_kept_whatever_its_age(session: Any) -> None:
+    linked = stored_photo(session, seed=43, age_days=400)
+    on_notice = stored_photo(session, seed=44, age_days=400)
+    link_to_a_check(linked)
+    notice = make_wanted_notice()
+    notice.photo_sha256 = [on_notice.sha256]
+    notice.save(update_fields=["photo_sha256"])
+
+    result = services.photos_unreferenced_delete(retention_days=30)
+
+    assert (result.deleted_count, result.referenced_count) == (0, 2)
+    assert Photo.objects.count() == 2
+    assert all(path.exists() for photo in (linked, on_notice) for path in stored_keys(photo))
+
+
+def test_an_old_photo_uploaded_again_recently_waits_a_full_retention_for_its_record(session: Any) -> None:
+    photo = stored_photo(session, seed=45, age_days=90)
+    client = Client()
+    data = photo_bytes(seed=45, size=(320, 240))
+    assert patch(client, session, create_upload(client, session, data), data, 0).status_code == 204  # today
+
+    result = services.photos_unreferenced_delete(retention_days=30)
+
+    assert result.deleted_count == 0
+    assert Photo.objects.get().id == photo.id
+    assert Upload.objects.filter(photo=photo).count() == 2
+
+
+def test_cleanup_command_reports_its_counts(session: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    stored_photo(session, seed=46, age_days=10)
+
+    call_command("media_photos_cleanup", "--retention-days", "7")
+
+    assert capsys.readouterr().out.strip() == "deleted=1 referenced=0 retention_days=7"
+    assert Photo.objects.count() == 0
+
+
+# --- the durable housekeeping job ----------------------------------------------------------------
+
+
+def run_due_jobs() -> None:
+    call_command("db_worker", "--batch", "--no-startup-delay", "--queue-name", "*", verbosity=0)
+
+
+def waiting_housekeeping_jobs() -> list[DBTaskResult]:
+    return list(DBTaskResult.objects.filter(task_path=HOUSEKEEPING, status="READY"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_housekeeping_job_sweeps_expired_uploads_deletes_old_photos_and_schedules_its_next_run(
+    settings: Any,
+) -> None:
+    settings.FIELDSYNC_MEDIA_HOUSEKEEPING_SECONDS = 600
+    session = make_device_session(officer=make_officer(username="keeper", unit=make_unit(code="HK")))
+    client = Client()
+    data = photo_bytes(seed=47)
+    expired = create_upload(client, session, data)
+    patch(client, session, expired, data[:1000], 0)
+    Upload.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    old = stored_photo(session, seed=48, age_days=45)
+
+    assert tasks.media_housekeeping_schedule() is True
+    assert tasks.media_housekeeping_schedule() is False  # one waiting run is enough
+    started = timezone.now()
+    run_due_jobs()
+
+    assert not Upload.objects.filter(state=UploadState.RECEIVING).exists()
+    assert not part_path(expired).exists()
+    assert not Photo.objects.filter(pk=old.pk).exists()
+    finished = DBTaskResult.objects.get(task_path=HOUSEKEEPING, status="SUCCESSFUL")
+    assert finished.return_value == {
+        "expired_count": 1,
+        "completed_count": 0,
+        "failed_count": 0,
+        "photos_deleted_count": 1,
+        "photos_referenced_count": 0,
+    }
+    [next_run] = waiting_housekeeping_jobs()
+    assert started + timedelta(seconds=600) <= next_run.run_after <= timezone.now() + timedelta(seconds=600)
+    run_due_jobs()  # not due yet: nothing runs
+    assert waiting_housekeeping_jobs() == [next_run]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_scheduled_chains_merge_into_one() -> None:
+    tasks.media_housekeeping_run.enqueue(reschedule=True)
+    tasks.media_housekeeping_run.enqueue(reschedule=True)  # e.g. two servers started at once
+
+    run_due_jobs()
+
+    assert len(waiting_housekeeping_jobs()) == 1
+    assert DBTaskResult.objects.filter(task_path=HOUSEKEEPING, status="SUCCESSFUL").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_housekeeping_command_runs_once_or_schedules(capsys: pytest.CaptureFixture[str]) -> None:
+    call_command("media_housekeeping")
+    assert capsys.readouterr().out.strip() == (
+        "uploads: completed=0 refused=0 expired=0; photos: deleted=0 referenced=0"
+    )
+    assert waiting_housekeeping_jobs() == []
+
+    call_command("media_housekeeping", "--schedule")
+    call_command("media_housekeeping", "--schedule")
+
+    assert capsys.readouterr().out.splitlines() == [
+        "housekeeping job scheduled",
+        "housekeeping job already waiting",
+    ]
+    assert len(waiting_housekeeping_jobs()) == 1
+
+
+# --- the upload sweep and what crashes leave behind ---------------------------------------------
+
+
+def test_sweep_removes_orphaned_part_files_and_stale_work_folders_but_keeps_fresh_ones(session: Any) -> None:
+    import os
+    import time
+
+    client = Client()
+    data = photo_bytes(seed=49)
+    live = part_path(create_upload(client, session, data))
+    uploads = Path(settings.MEDIA_ROOT) / "uploads"
+    orphan = uploads / f"{uuid.uuid4()}.part"  # its row was deleted, the process died before the file
+    orphan.write_bytes(b"x" * 100)
+    stale_work = uploads / ".derive-crashed-abc"  # a completion killed mid-way
+    stale_work.mkdir()
+    (stale_work / "thumb.jpg").write_bytes(b"partial")
+    fresh_work = uploads / ".derive-running-def"  # a completion running right now
+    fresh_work.mkdir()
+    two_hours_ago = time.time() - 7200
+    for path in (orphan, stale_work, stale_work / "thumb.jpg", live):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
+    result = services.uploads_sweep()
+
+    assert result.orphaned_count == 2
+    assert sorted(p.name for p in uploads.iterdir()) == sorted([live.name, fresh_work.name])
+    assert Upload.objects.count() == 1  # the live upload is untouched, however old its file
+
+
+def test_sweep_leaves_an_upload_alone_while_a_patch_holds_it(session: Any) -> None:
+    import fcntl
+
+    client = Client()
+    data = photo_bytes(seed=50)
+    location = create_upload(client, session, data)
+    part_path(location).write_bytes(data)  # every byte is there
+
+    with part_path(location).open("rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # a PATCH in another process is finishing it
+        while_held = services.uploads_sweep()
+    after = services.uploads_sweep()
+
+    assert (while_held.completed_count, while_held.busy_count) == (0, 1)
+    assert (after.completed_count, after.busy_count) == (1, 0)
+    assert Photo.objects.get().sha256 == sha256_hex(data)
+
+
+def test_head_finishes_an_upload_whose_completing_request_died(session: Any) -> None:
+    from tests.media_store.factories import head
+
+    client = Client()
+    data = photo_bytes(seed=51)
+    location = create_upload(client, session, data)
+    part_path(location).write_bytes(data)
+
+    response = head(client, session, location)
+
+    assert response.status_code == 200
+    assert response["Upload-Offset"] == str(len(data))
+    assert response["Fieldsync-Photo-Sha256"] == sha256_hex(data)
+    assert Upload.objects.get().state == UploadState.COMPLETE
