@@ -34,6 +34,7 @@ import orjson
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from sync.faults import Fault, fault_point
 from sync.models import QuarantinedRecord, QuarantineStatus, ReviewItem, ReviewStatus, SyncRow
 from sync.registry_bridge.codes import SOURCE, BridgeProblem
 from sync.registry_bridge.models import BridgeCursor, BridgeLink, BridgeRun, BridgeRunStatus
@@ -215,6 +216,7 @@ def _pull_batch(
                 registry_name=registry_name,
                 counters=counters,
                 after_row=after_row,
+                rows_done_before=run.rows_read,
             )
         cursor.pulled_through = boundary
         cursor.save(update_fields=["pulled_through", "updated_at"])
@@ -268,6 +270,7 @@ def _pull_rows(
     registry_name: str,
     counters: _Counters,
     after_row: AfterRow | None,
+    rows_done_before: int = 0,
 ) -> None:
     if not rows:
         return
@@ -391,6 +394,7 @@ def _pull_rows(
             _resolve_quarantine_superseded(entity, legacy_id)
         if after_row is not None:
             after_row(legacy_id)
+        fault_point(Fault.BRIDGE_MID_BATCH, at=rows_done_before + counters.rows_read)
     if new_links:
         BridgeLink.objects.bulk_create(list(new_links.values()), batch_size=1000)
     if changed_links:
@@ -560,6 +564,7 @@ def _push_phase(
             written_seq: int | None = None
             if updates:
                 written_seq = source.write_back(table=PERSONS_LEGACY, legacy_id=link.legacy_id, values=updates)
+                fault_point(Fault.BRIDGE_AFTER_WRITE_BACK)
             with transaction.atomic():
                 for conflict in conflicts:
                     if _review_raise(entity, record_id, conflict, open_reviews):

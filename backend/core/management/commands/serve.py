@@ -48,6 +48,7 @@ class Command(BaseCommand):
         self._warm_face_gallery()
         if not options["no_worker"]:
             start_inprocess_worker()
+            self._schedule_registry_bridge()
         self.stdout.write(f"fieldsync serving on http://{options['host']}:{options['port']} (Ctrl+C to stop)")
         uvicorn.run(
             "backend.config.asgi:application",
@@ -57,6 +58,23 @@ class Command(BaseCommand):
             lifespan="off",
             ws="websockets-sansio",
         )
+
+    def _schedule_registry_bridge(self) -> None:
+        """Start the periodic registry bridge run (once: a chain already queued is left alone)."""
+        from django.conf import settings
+        from django.db import DatabaseError
+
+        from sync.registry_bridge.tasks import registry_bridge_schedule
+
+        try:
+            started = registry_bridge_schedule()
+        except DatabaseError:
+            logger.warning("registry bridge not scheduled (database not migrated?)", exc_info=True)
+            return
+        interval = settings.FIELDSYNC_REGISTRY_SYNC_SECONDS
+        if interval > 0:
+            state = "scheduled now" if started else "already scheduled"
+            self.stdout.write(f"registry bridge: runs every {interval}s ({state})")
 
     def _warm_face_gallery(self) -> None:
         """Load the face gallery index before the first request (persisted file + database difference)."""
