@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _In(BaseModel):
+    """Every request body. Declared text fields arrive NFC (DOMAIN §4.1: normalise at every entry
+    point), before their length limits are checked. Raw sync records (`TableChangesIn`'s dicts) are
+    left as sent: the sync engine normalises them per column and sends the stored form back."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text_to_nfc(cls, value: Any) -> Any:
+        return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
 
 
 class ErrorOut(BaseModel):
