@@ -28,9 +28,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -120,9 +122,12 @@ def bridge_sync(
     """
     mapping = mapping_get()
     cursor, _ = BridgeCursor.objects.get_or_create(registry_name=registry_name)
+    _runs_interrupted_close(registry_name=registry_name)
+    started_at = timezone.now()
     run = BridgeRun.objects.create(
         registry_name=registry_name,
-        started_at=timezone.now(),
+        started_at=started_at,
+        heartbeat_at=started_at,
         trigger=trigger,
         watermark_from=cursor.pulled_through,
         watermark_to=cursor.pulled_through,
@@ -187,6 +192,31 @@ def bridge_sync(
     return run
 
 
+def _runs_interrupted_close(*, registry_name: str) -> int:
+    """Mark runs that died without recording their end (killed outright) as FAILED, interrupted.
+
+    A run counts as dead when its last heartbeat is older than FIELDSYNC_REGISTRY_RUN_STALE_SECONDS
+    (default 900; a live run beats at every committed batch). Nothing else changes: what such a run
+    committed stays, and the watermark says where the next run resumes. Returns how many were closed.
+    """
+    stale_before = timezone.now() - timedelta(
+        seconds=int(getattr(settings, "FIELDSYNC_REGISTRY_RUN_STALE_SECONDS", 900))
+    )
+    closed = 0
+    for run in BridgeRun.objects.filter(
+        registry_name=registry_name, status=BridgeRunStatus.RUNNING, heartbeat_at__lte=stale_before
+    ):
+        run.status = BridgeRunStatus.FAILED
+        run.finished_at = run.heartbeat_at
+        run.error = (
+            f"interrupted: no progress since {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC (the process died); "
+            "the next run resumed from the committed watermark"
+        )
+        run.save(update_fields=["status", "finished_at", "error"])
+        closed += 1
+    return closed
+
+
 # --- pull ----------------------------------------------------------------------------------------
 
 
@@ -223,6 +253,7 @@ def _pull_batch(
         counters.add_to(run)
         run.batches_committed += 1
         run.watermark_to = boundary
+        run.heartbeat_at = timezone.now()
         run.save()
     return sum(len(r) for r in rows.values())
 
@@ -517,6 +548,8 @@ def _push_phase(
     )
     entity = mapping.persons
     for start in range(0, len(candidates), 500):
+        BridgeRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+        run.heartbeat_at = timezone.now()
         chunk = candidates[start : start + 500]
         links = {
             link.record_id: link

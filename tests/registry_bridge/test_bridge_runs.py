@@ -196,7 +196,7 @@ def _registry_sync_killed_at(fault: str, url: str, *arguments: str) -> subproces
 
 
 def test_a_registry_sync_process_killed_mid_batch_is_finished_by_the_next_run_without_loss_or_duplicates(
-    registry: SqlRegistrySource, registry_engine: Engine
+    registry: SqlRegistrySource, registry_engine: Engine, settings: Any
 ) -> None:
     ids = [
         legacy_person_insert(
@@ -213,9 +213,14 @@ def test_a_registry_sync_process_killed_mid_batch_is_finished_by_the_next_run_wi
     stale = BridgeRun.objects.get()
     assert (stale.status, stale.batches_committed, stale.rows_read) == (BridgeRunStatus.RUNNING, 1, 4)
 
+    settings.FIELDSYNC_REGISTRY_RUN_STALE_SECONDS = 0  # the dead run's last batch is "long" ago
+
     resumed = bridge_sync(source=registry, trigger="test", batch_size=4)
 
     assert (resumed.status, resumed.rows_read, resumed.records_created) == (BridgeRunStatus.SUCCEEDED, 6, 6)
+    stale.refresh_from_db()
+    assert (stale.status, stale.finished_at) == (BridgeRunStatus.FAILED, stale.heartbeat_at)
+    assert stale.error.startswith("interrupted: no progress since ")
     assert sorted(str(p) for p in Person.objects.values_list("id", flat=True)) == sorted(
         person_record_id(i) for i in ids
     )
@@ -253,3 +258,13 @@ def test_a_registry_sync_killed_after_its_write_back_committed_writes_nothing_tw
     seq = head_seq()
     quiet = bridge_sync(source=registry, trigger="test")
     assert (quiet.rows_read, quiet.fields_written_back, head_seq()) == (0, 0, seq)
+
+
+def test_a_run_still_making_progress_is_not_taken_for_an_interrupted_one(registry: SqlRegistrySource) -> None:
+    now = timezone.now()
+    alive = BridgeRun.objects.create(registry_name="central", started_at=now, heartbeat_at=now, trigger="task")
+
+    bridge_sync(source=registry, trigger="test")
+
+    alive.refresh_from_db()
+    assert (alive.status, alive.error) == (BridgeRunStatus.RUNNING, "")
