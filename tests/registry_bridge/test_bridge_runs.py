@@ -195,6 +195,7 @@ def _registry_sync_killed_at(fault: str, url: str, *arguments: str) -> subproces
     )
 
 
+@pytest.mark.slow
 def test_a_registry_sync_process_killed_mid_batch_is_finished_by_the_next_run_without_loss_or_duplicates(
     registry: SqlRegistrySource, registry_engine: Engine, settings: Any
 ) -> None:
@@ -231,6 +232,7 @@ def test_a_registry_sync_process_killed_mid_batch_is_finished_by_the_next_run_wi
     assert head_seq() == seq
 
 
+@pytest.mark.slow
 def test_a_registry_sync_killed_after_its_write_back_committed_writes_nothing_twice(
     registry: SqlRegistrySource, registry_engine: Engine
 ) -> None:
