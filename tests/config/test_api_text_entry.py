@@ -52,7 +52,8 @@ def test_every_text_field_of_every_request_schema_is_normalised_to_nfc(schema: t
     for name in text_fields:
         parsed = schema.model_validate({**_minimal_valid(schema), name: SHORT_NFD})
 
-        assert getattr(parsed, name) == SHORT_NFC, (schema.__name__, name)
+        expected = SHORT_NFD if name == "password" else SHORT_NFC  # passwords compare as typed, as in the console
+        assert getattr(parsed, name) == expected, (schema.__name__, name)
 
 
 def test_a_face_search_started_with_a_decomposed_case_reference_stores_and_audits_it_nfc() -> None:
