@@ -54,19 +54,32 @@ def make_12_megapixel_jpeg(folder: Path) -> Path:
     return path
 
 
+#: CPU seconds of this (pinned, single-threaded) process per run, beside the wall-clock seconds: on a
+#: machine shared with other jobs the wall clock includes the time the core spent on them; the CPU time
+#: is what one core of our own costs, which is what the target is about.
+CPU_SECONDS: dict[int, list[float]] = {}
+
+
 def timed(function: Callable[[], Any], runs: int) -> tuple[list[float], Any]:
     function()  # warm-up: model loading and first-call costs are not what we measure
-    seconds = []
+    seconds: list[float] = []
+    cpu_seconds: list[float] = []
     result = None
     for _ in range(runs):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         result = function()
         seconds.append(time.perf_counter() - started)
+        cpu_seconds.append(time.process_time() - started_cpu)
+    CPU_SECONDS[id(seconds)] = cpu_seconds
     return seconds, result
 
 
 def describe(name: str, seconds: list[float]) -> str:
-    return f"{name:<52} median {statistics.median(seconds):7.3f} s   min {min(seconds):7.3f} s   runs {len(seconds)}"
+    cpu = statistics.median(CPU_SECONDS.get(id(seconds), [float("nan")]))
+    return (
+        f"{name:<52} median {statistics.median(seconds):7.3f} s   min {min(seconds):7.3f} s   "
+        f"cpu {cpu:7.3f} s   runs {len(seconds)}"
+    )
 
 
 def main() -> int:
@@ -109,6 +122,7 @@ def main() -> int:
         plain_seconds, plain_result = timed(plain(1), arguments.baseline_runs)
 
     print(f"12-megapixel JPEG 4000x3000, {size_bytes / 1e6:.1f} MB, one face; pinned to CPU {cpu} of {os.cpu_count()}")
+    print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())} (other jobs share the cores)")
     print(describe("ours: encode_photo_bytes (grey HOG at 1600 px)", ours_seconds))
     print(describe("ours with colour HOG at 1600 px", colour_seconds))
     print(describe("plain face_recognition, upsample=1 (its default)", plain_seconds))
@@ -122,7 +136,11 @@ def main() -> int:
         print(f"faces found: ours {len(ours_result.templates)}, plain {len(plain_result)}/{len(plain_0_result)}; ")
         print(f"distance between our encoding and plain's of the same face: {difference:.3f}")
     verdict = "MET" if ours_median <= TARGET_SECONDS else "MISSED"
-    print(f"target ours <= {TARGET_SECONDS} s: {verdict}")
+    ours_cpu = statistics.median(CPU_SECONDS[id(ours_seconds)])
+    cpu_verdict = "MET" if ours_cpu <= TARGET_SECONDS else "MISSED"
+    print(
+        f"target ours <= {TARGET_SECONDS} s: {verdict} on the wall clock, {cpu_verdict} in CPU time ({ours_cpu:.3f} s)"
+    )
     return 0
 
 

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+#: Request fields kept exactly as sent (not NFC-normalised).
+RAW_TEXT_FIELDS = frozenset({"password"})
 
 
 class _In(BaseModel):
+    """Every request body. Declared text fields arrive NFC (DOMAIN §4.1: normalise at every entry
+    point), before their length limits are checked. Raw sync records (`TableChangesIn`'s dicts) are
+    left as sent: the sync engine normalises them per column and sends the stored form back.
+    Passwords are compared as typed, exactly like the console's login form does."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text_to_nfc(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str) or info.field_name in RAW_TEXT_FIELDS:
+            return value
+        return unicodedata.normalize("NFC", value)
 
 
 class ErrorOut(BaseModel):

@@ -117,6 +117,9 @@ LOGGING = {
 # --- fieldsync ---------------------------------------------------------------------------------
 FIELDSYNC_SHARED_FACES_DIR = env_path("FIELDSYNC_FACES_DIR", BASE_DIR.parent / "shared" / "data" / "faces")
 FIELDSYNC_REGISTRY_URL = env_str("FIELDSYNC_REGISTRY_URL", f"sqlite:///{DATA_DIR / 'central_registry.sqlite3'}")
+FIELDSYNC_REGISTRY_SYNC_SECONDS = env_int("FIELDSYNC_REGISTRY_SYNC_SECONDS", 300)  # periodic bridge run; 0 = off
+# A bridge run with no heartbeat (committed batch) for this long died without recording it: closed as interrupted.
+FIELDSYNC_REGISTRY_RUN_STALE_SECONDS = env_int("FIELDSYNC_REGISTRY_RUN_STALE_SECONDS", 900)
 FIELDSYNC_ACCESS_TOKEN_SECONDS = env_int("FIELDSYNC_ACCESS_TOKEN_SECONDS", 3600)
 FIELDSYNC_REFRESH_TOKEN_SECONDS = env_int("FIELDSYNC_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600)
 FIELDSYNC_ENROLLMENT_CODE_SECONDS = env_int("FIELDSYNC_ENROLLMENT_CODE_SECONDS", 24 * 3600)

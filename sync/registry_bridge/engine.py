@@ -28,12 +28,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from sync.faults import Fault, fault_point
 from sync.models import QuarantinedRecord, QuarantineStatus, ReviewItem, ReviewStatus, SyncRow
 from sync.registry_bridge.codes import SOURCE, BridgeProblem
 from sync.registry_bridge.models import BridgeCursor, BridgeLink, BridgeRun, BridgeRunStatus
@@ -119,9 +122,12 @@ def bridge_sync(
     """
     mapping = mapping_get()
     cursor, _ = BridgeCursor.objects.get_or_create(registry_name=registry_name)
+    _runs_interrupted_close(registry_name=registry_name)
+    started_at = timezone.now()
     run = BridgeRun.objects.create(
         registry_name=registry_name,
-        started_at=timezone.now(),
+        started_at=started_at,
+        heartbeat_at=started_at,
         trigger=trigger,
         watermark_from=cursor.pulled_through,
         watermark_to=cursor.pulled_through,
@@ -186,6 +192,31 @@ def bridge_sync(
     return run
 
 
+def _runs_interrupted_close(*, registry_name: str) -> int:
+    """Mark runs that died without recording their end (killed outright) as FAILED, interrupted.
+
+    A run counts as dead when its last heartbeat is older than FIELDSYNC_REGISTRY_RUN_STALE_SECONDS
+    (default 900; a live run beats at every committed batch). Nothing else changes: what such a run
+    committed stays, and the watermark says where the next run resumes. Returns how many were closed.
+    """
+    stale_before = timezone.now() - timedelta(
+        seconds=int(getattr(settings, "FIELDSYNC_REGISTRY_RUN_STALE_SECONDS", 900))
+    )
+    closed = 0
+    for run in BridgeRun.objects.filter(
+        registry_name=registry_name, status=BridgeRunStatus.RUNNING, heartbeat_at__lte=stale_before
+    ):
+        run.status = BridgeRunStatus.FAILED
+        run.finished_at = run.heartbeat_at
+        run.error = (
+            f"interrupted: no progress since {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC (the process died); "
+            "the next run resumed from the committed watermark"
+        )
+        run.save(update_fields=["status", "finished_at", "error"])
+        closed += 1
+    return closed
+
+
 # --- pull ----------------------------------------------------------------------------------------
 
 
@@ -215,12 +246,14 @@ def _pull_batch(
                 registry_name=registry_name,
                 counters=counters,
                 after_row=after_row,
+                rows_done_before=run.rows_read,
             )
         cursor.pulled_through = boundary
         cursor.save(update_fields=["pulled_through", "updated_at"])
         counters.add_to(run)
         run.batches_committed += 1
         run.watermark_to = boundary
+        run.heartbeat_at = timezone.now()
         run.save()
     return sum(len(r) for r in rows.values())
 
@@ -268,6 +301,7 @@ def _pull_rows(
     registry_name: str,
     counters: _Counters,
     after_row: AfterRow | None,
+    rows_done_before: int = 0,
 ) -> None:
     if not rows:
         return
@@ -391,6 +425,7 @@ def _pull_rows(
             _resolve_quarantine_superseded(entity, legacy_id)
         if after_row is not None:
             after_row(legacy_id)
+        fault_point(Fault.BRIDGE_MID_BATCH, at=rows_done_before + counters.rows_read)
     if new_links:
         BridgeLink.objects.bulk_create(list(new_links.values()), batch_size=1000)
     if changed_links:
@@ -513,6 +548,8 @@ def _push_phase(
     )
     entity = mapping.persons
     for start in range(0, len(candidates), 500):
+        BridgeRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+        run.heartbeat_at = timezone.now()
         chunk = candidates[start : start + 500]
         links = {
             link.record_id: link
@@ -560,6 +597,7 @@ def _push_phase(
             written_seq: int | None = None
             if updates:
                 written_seq = source.write_back(table=PERSONS_LEGACY, legacy_id=link.legacy_id, values=updates)
+                fault_point(Fault.BRIDGE_AFTER_WRITE_BACK)
             with transaction.atomic():
                 for conflict in conflicts:
                     if _review_raise(entity, record_id, conflict, open_reviews):

@@ -59,6 +59,9 @@ class BridgeRun(models.Model):
     registry_name = models.CharField(max_length=64)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Last sign of life (start, every committed batch, the write-back): a run killed outright (SIGKILL,
+    # power cut) never records its end; the next run closes it as interrupted once this is stale.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=BridgeRunStatus.choices, default=BridgeRunStatus.RUNNING)
     trigger = models.CharField(max_length=32, default="command")  # command | task | console | test
     watermark_from = models.BigIntegerField(default=0)

@@ -19,7 +19,7 @@ from sync.models import QuarantinedRecord, QuarantineStatus, ReviewItem, ReviewS
 from sync.registry_bridge import legacy
 from sync.registry_bridge.codes import SOURCE
 from sync.registry_bridge.engine import DEFAULT_REGISTRY, PERSONS_LEGACY, bridge_sync
-from sync.registry_bridge.models import BridgeRun
+from sync.registry_bridge.models import BridgeCursor, BridgeRun, BridgeRunStatus
 from sync.registry_bridge.port import MappingRejected, RegistrySource, mapping_get
 from sync.registry_bridge.source import TABLES, SqlRegistrySource
 from sync.review import sync_admin_check
@@ -56,7 +56,33 @@ def registry_source_default() -> SqlRegistrySource:
 
 
 def bridge_run_now(*, trigger: str, source: RegistrySource | None = None) -> BridgeRun:
-    return bridge_sync(source=source or registry_source_default(), trigger=trigger)
+    """Run the bridge once against `source` (default: FIELDSYNC_REGISTRY_URL).
+
+    A registry that cannot even be opened is recorded as a FAILED BridgeRun (so the console shows
+    it like any other failed run) and the error is re-raised.
+    """
+    if source is None:
+        try:
+            source = registry_source_default()
+        except Exception as exc:
+            _bridge_run_failed_to_start(trigger=trigger, error=exc)
+            raise
+    return bridge_sync(source=source, trigger=trigger)
+
+
+def _bridge_run_failed_to_start(*, trigger: str, error: BaseException) -> BridgeRun:
+    cursor, _ = BridgeCursor.objects.get_or_create(registry_name=DEFAULT_REGISTRY)
+    now = timezone.now()
+    return BridgeRun.objects.create(
+        registry_name=DEFAULT_REGISTRY,
+        started_at=now,
+        finished_at=now,
+        trigger=trigger,
+        status=BridgeRunStatus.FAILED,
+        watermark_from=cursor.pulled_through,
+        watermark_to=cursor.pulled_through,
+        error=f"{error.__class__.__name__}: {error}"[:2000],
+    )
 
 
 def bridge_review_apply(

@@ -172,6 +172,34 @@ def test_fleet_shows_sync_health_sorted_by_unit_in_vietnamese_order(admin: Offic
     assert bac.cursor is None and "never" in page
 
 
+def test_fleet_tells_a_revoked_device_from_one_that_acknowledged_its_wipe(admin: Officer) -> None:
+    from backend.accounts.services import device_revoke, device_wipe_acknowledge
+
+    unit = make_unit(code="BN", communes=(COMMUNE_A,))
+    Phone(username="o1", unit=unit, label="máy còn dùng")
+    Phone(username="o2", unit=unit, label="máy mất")
+    Phone(username="o3", unit=unit, label="máy đã xoá")
+    lost, wiped = Device.objects.get(label="máy mất"), Device.objects.get(label="máy đã xoá")
+    device_revoke(actor=admin, device=lost, reason="mất máy")
+    device_revoke(actor=admin, device=wiped, reason="thu hồi")
+    device_wipe_acknowledge(device=wiped)
+    client = console_client(admin)
+
+    page = _text(client.get("/console/devices/"))
+
+    def status_cell(device: Device) -> str:
+        row = re.search(rf'<tr data-device="{device.pk}">(.*?)</tr>', page, re.S)
+        assert row is not None
+        return re.sub(r"<[^>]+>", "", re.findall(r"<td>(.*?)</td>", row.group(1), re.S)[3]).strip()
+
+    in_use = Device.objects.get(label="máy còn dùng")
+    assert (status_cell(in_use), status_cell(lost), status_cell(wiped)) == ("Active", "revoked", "wiped")
+    assert "Revoke</button>" in page.split(f'data-device="{in_use.pk}"')[1].split("</tr>")[0]
+    assert "Revoke</button>" not in page.split(f'data-device="{wiped.pk}"')[1].split("</tr>")[0]
+    filtered = _text(client.get("/console/devices/?status=wiped"))
+    assert "máy đã xoá" in filtered and "máy mất" not in filtered and "máy còn dùng" not in filtered
+
+
 def test_admin_revokes_a_device_from_the_fleet_and_it_is_audited(admin: Officer) -> None:
     phone = Phone(username="o1", unit=make_unit(code="BN", communes=(COMMUNE_A,)), label="lost phone")
     device = Device.objects.get(label="lost phone")

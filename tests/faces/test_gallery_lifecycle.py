@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 from django_tasks_db.models import DBTaskResult
@@ -124,6 +125,24 @@ def test_re_photographing_a_notice_swaps_its_template_incrementally(handbook: di
     assert active_templates(notice) == [new_sha] != [old_sha]
     assert (refresh.added_count, refresh.removed_count) == (1, 1)  # one template out, one in
     assert index.key_count == 3
+
+
+def test_a_notice_with_several_photos_has_one_template_each_under_one_key(handbook: dict[str, Any]) -> None:
+    notice = handbook["Jennifer_Reilly"]
+    first = active_templates(notice)[0]
+    second = stored_photo("Jennifer_Reilly/0002.jpg")
+
+    photograph(notice, first, second)
+    kept_at_once = active_templates(notice)
+    run_jobs()
+    index, _ = gallery_index()
+
+    assert kept_at_once == [first]  # the photo still on the notice keeps matching meanwhile
+    assert active_templates(notice) == sorted([first, second])
+    assert (index.key_count, len(index)) == (3, 4)
+    stored = GalleryTemplate.objects.get(wanted_notice_id=notice.id, photo_sha256=second, is_active=True).encoding
+    probe = index.search(np.frombuffer(bytes(stored), dtype="<f4"), 10)
+    assert [c.key for c in probe].count(str(notice.id)) == 1  # one candidate per person, its best template
 
 
 def test_a_rescinded_notice_made_active_again_comes_back_without_re_encoding(handbook: dict[str, Any]) -> None:

@@ -366,3 +366,83 @@ def test_a_queued_search_is_run_by_the_durable_worker_after_a_restart_and_alerts
     assert search.status == SearchStatus.DONE
     assert str(search.candidates.get(rank=1).wanted_notice_id) == notice_id
     assert alert == {"kind": "face_search_done", "search_id": str(search.id)}
+
+
+def _single_photo_identities(count: int) -> list[Path]:
+    found = []
+    for directory in sorted(shared_faces_dir().iterdir()):
+        photos = sorted(directory.glob("*.jpg"))
+        if len(photos) == 1:
+            found.append(photos[0])
+        if len(found) == count:
+            break
+    return found
+
+
+def test_the_result_over_http_labels_candidates_with_distance_score_threshold_gallery_version_and_model(
+    gallery: dict[str, list[Path]],
+) -> None:
+    import math
+
+    from backend.faces import thresholds
+    from backend.faces.services import MODEL_NAME
+
+    officer = make_officer(username="patrol1", unit=make_unit())
+    pair = make_device_session(officer=officer)
+    notice_id, photos = next(iter(gallery.items()))
+    sha256 = uploaded_by(pair.device, photos[1].read_bytes())
+    client = Client()
+    headers = {"Authorization": f"Bearer {pair.access_token}"}
+    started = client.post(
+        "/api/v1/faces/searches",
+        {"photo_sha256": sha256, "purpose": "border_check", "case_reference": "HN-9"},
+        content_type="application/json",
+        headers=headers,
+    ).json()
+    face_search_run(search_id=started["id"], use_worker_process=False)
+
+    body = client.get(f"/api/v1/faces/searches/{started['id']}", headers=headers).json()
+    rejected = client.post(
+        f"/api/v1/faces/candidates/{body['candidates'][1]['id']}/decisions",
+        {"decision": "reject", "note": "khác người"},
+        content_type="application/json",
+        headers=headers,
+    ).json()
+
+    assert body["notice"] == "Candidates are leads for a human to verify, never an identification."
+    assert (body["status"], body["faces_found"], body["gallery_version"]) == ("done", 1, gallery_version())
+    assert (body["threshold"], body["model_name"]) == (thresholds.DEFAULT_MATCH_THRESHOLD, MODEL_NAME)
+    candidates = sorted(body["candidates"], key=lambda c: c["rank"])
+    assert [c["rank"] for c in candidates] == [1, 2, 3, 4, 5]
+    assert candidates[0]["wanted_notice_id"] == notice_id
+    distances = [c["distance"] for c in candidates]
+    assert distances == sorted(distances)
+    for candidate in candidates:
+        expected = 1 / (
+            1 + math.exp(thresholds.CALIBRATION_SLOPE * (candidate["distance"] - thresholds.CALIBRATION_MIDPOINT))
+        )
+        assert candidate["score"] == pytest.approx(expected, rel=1e-5)
+        assert candidate["is_within_threshold"] == (candidate["distance"] <= body["threshold"])
+    assert (rejected["decision"], rejected["confirmations"], rejected["is_confirmed"]) == ("reject", 0, False)
+    assert AuditEvent.objects.get(action="face.candidate_decision").details["decision"] == "reject"
+
+
+def test_a_probe_of_someone_not_in_the_gallery_is_a_normal_answer_with_no_candidate_within_threshold(
+    gallery: dict[str, list[Path]],
+) -> None:
+    officer = make_officer(username="patrol1", unit=make_unit())
+    pair = make_device_session(officer=officer)
+    [stranger] = _single_photo_identities(1)  # an identity with one photo is never in the gallery
+    sha256 = uploaded_by(pair.device, stranger.read_bytes())
+    search = face_search_start(
+        device=pair.device, officer=officer, photo_sha256=sha256, purpose="border_check", case_reference="HN-10"
+    )
+
+    outcome = face_search_run(search_id=search.id, use_worker_process=False)
+
+    assert (outcome.search.status, outcome.search.error_code, outcome.search.faces_found) == (SearchStatus.DONE, "", 1)
+    assert sorted(c.rank for c in outcome.candidates) == [1, 2, 3, 4, 5]  # the ranked list is still shown
+    assert [c for c in outcome.candidates if c.is_within_threshold] == []
+    assert all(str(c.wanted_notice_id) in gallery for c in outcome.candidates)
+    finished = AuditEvent.objects.get(action="face.search_finished", target_id=str(search.id))
+    assert finished.details["status"] == "done" and len(finished.details["candidates"]) == 5

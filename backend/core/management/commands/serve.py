@@ -49,6 +49,7 @@ class Command(BaseCommand):
         if not options["no_worker"]:
             start_inprocess_worker()
             self._schedule_housekeeping()
+            self._schedule_registry_bridge()
         self.stdout.write(f"fieldsync serving on http://{options['host']}:{options['port']} (Ctrl+C to stop)")
         uvicorn.run(
             "backend.config.asgi:application",
@@ -69,6 +70,23 @@ class Command(BaseCommand):
             media_housekeeping_schedule()
         except DatabaseError:
             logger.warning("media housekeeping not scheduled (database not migrated?)", exc_info=True)
+
+    def _schedule_registry_bridge(self) -> None:
+        """Start the periodic registry bridge run (once: a chain already queued is left alone)."""
+        from django.conf import settings
+        from django.db import DatabaseError
+
+        from sync.registry_bridge.tasks import registry_bridge_schedule
+
+        try:
+            started = registry_bridge_schedule()
+        except DatabaseError:
+            logger.warning("registry bridge not scheduled (database not migrated?)", exc_info=True)
+            return
+        interval = settings.FIELDSYNC_REGISTRY_SYNC_SECONDS
+        if interval > 0:
+            state = "scheduled now" if started else "already scheduled"
+            self.stdout.write(f"registry bridge: runs every {interval}s ({state})")
 
     def _warm_face_gallery(self) -> None:
         """Load the face gallery index before the first request (persisted file + database difference)."""

@@ -1,6 +1,7 @@
 """Run the central-registry bridge once, with a progress bar and a summary line.
 
 python manage.py registry_sync [--url URL] [--batch-size 500] [--no-write-back]
+python manage.py registry_sync --schedule    # start the periodic run (FIELDSYNC_REGISTRY_SYNC_SECONDS)
 """
 
 from __future__ import annotations
@@ -24,8 +25,22 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=500)
         parser.add_argument("--no-write-back", action="store_true")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--schedule", action="store_true", help="queue the periodic background run (once) instead of running now"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["schedule"]:
+            from sync.registry_bridge.tasks import registry_bridge_schedule
+
+            started = registry_bridge_schedule()
+            interval = settings.FIELDSYNC_REGISTRY_SYNC_SECONDS
+            if interval <= 0:
+                self.stdout.write("periodic registry bridge is off (FIELDSYNC_REGISTRY_SYNC_SECONDS=0)")
+            else:
+                state = "scheduled" if started else "already scheduled"
+                self.stdout.write(f"periodic registry bridge {state}: every {interval}s, run by the task worker")
+            return
         engine = legacy.legacy_engine(options["url"] or str(settings.FIELDSYNC_REGISTRY_URL))
         legacy.legacy_schema_create(engine)
         bar = tqdm(total=0, unit="row", desc="registry", disable=options["no_progress"], file=self.stderr)
