@@ -45,6 +45,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         import uvicorn
 
+        from backend.core.uvicorn_logs import uvicorn_log_config
+
         self._warm_face_gallery()
         if not options["no_worker"]:
             start_inprocess_worker()
@@ -54,6 +56,7 @@ class Command(BaseCommand):
             host=options["host"],
             port=options["port"],
             log_level="info",
+            log_config=uvicorn_log_config(),
             lifespan="off",
             ws="websockets-sansio",
         )
