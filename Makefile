@@ -9,9 +9,12 @@ export UV_LINK_MODE := copy
 
 .PHONY: setup uv run simulate test lint typecheck contract node-setup bench clean
 
+# uv need not end up on PATH (pip --user puts it in ~/.local/bin): every target runs it as $(UV), and the
+# README's commands use .venv/bin/python directly.
 uv:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
-		{ echo "== installing uv with pip"; $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv; }
+		{ echo "== installing uv with pip"; $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv; } || \
+		{ echo "could not install uv with $(PYTHON) -m pip: install it (https://docs.astral.sh/uv/) and run make again" >&2; exit 1; }
 
 setup: uv
 	@[ -x .venv/bin/python ] || echo "== creating .venv from uv.lock (first run: about a minute)"
@@ -22,6 +25,7 @@ node-setup:
 	@if [ ! -d clients/watermelon/node_modules ]; then echo "== installing the WatermelonDB test client (npm ci)"; (cd clients/watermelon && npm ci --no-audit --no-fund --loglevel=error); fi
 
 ## The main job on the embedded default: SQLite, in-memory channel layer, local media, in-process worker.
+## `make run PORT=8123` (or HOST=0.0.0.0) serves elsewhere; `make simulate PORT=8123` plays against it.
 run: setup
 	@echo "== migrating the embedded database (var/)"
 	@$(UV) run python manage.py migrate --no-input -v 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.config.env import database_from_url, env_bool, env_int, env_path, env_str
+from backend.core.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = env_path("FIELDSYNC_DATA_DIR", BASE_DIR / "var")
@@ -105,14 +106,8 @@ STATIC_ROOT = DATA_DIR / "static"
 FIELDSYNC_SERVE_STATIC = env_bool("FIELDSYNC_SERVE_STATIC", True)
 MEDIA_ROOT = env_path("FIELDSYNC_MEDIA_ROOT", DATA_DIR / "media")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("FIELDSYNC_LOG_LEVEL", "INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
-}
+# ISO 8601 timestamps with their offset; django_tasks' per-task INFO lines only with FIELDSYNC_LOG_LEVEL=DEBUG.
+LOGGING = logging_config(level=env_str("FIELDSYNC_LOG_LEVEL", "INFO"))
 
 # --- fieldsync ---------------------------------------------------------------------------------
 FIELDSYNC_SHARED_FACES_DIR = env_path("FIELDSYNC_FACES_DIR", BASE_DIR.parent / "shared" / "data" / "faces")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Final
 
-# Search threshold: a candidate is returned when its distance is <= this. eval_report.json
+# Search threshold. A search always returns its TOP_K nearest candidates (services.py), each carrying
+# `is_within_threshold` = distance <= this; FPIR/FNIR below are measured on that flag. eval_report.json
 # "recommended": the largest distance keeping FPIR <= 0.01 over the 983 non-mated searches of a
 # 500-person gallery (measured FPIR 0.0092 = 9/983; FNIR at rank <= 10: 0.557, i.e. more than half of the
 # people who ARE in the gallery are not returned: "no candidate" never means "not wanted"). FPIR grows

@@ -33,9 +33,12 @@ class Command(BaseCommand):
         if options["check"]:
             if stale:
                 names = ", ".join(p.name for p in stale)
-                raise CommandError(f"stale contract files: {names}; run `uv run python manage.py export_contract`")
+                raise CommandError(f"stale contract files: {names}; run `.venv/bin/python manage.py export_contract`")
             self.stdout.write("contract files are up to date")
             return
         for path in stale:
             path.write_text(outputs[path], encoding="utf-8")
             self.stdout.write(f"wrote {path.relative_to(settings.BASE_DIR)}")
+        if not stale:
+            names = " and ".join(str(path.relative_to(settings.BASE_DIR)) for path in outputs)
+            self.stdout.write(f"{names} are up to date")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -29,9 +31,32 @@ def start_inprocess_worker(*, interval_seconds: float = 0.5) -> threading.Thread
         excluded_queue_names=[],
     )
     worker.configure_signals = lambda: None  # type: ignore[method-assign]  # signals belong to uvicorn
-    thread = threading.Thread(target=worker.run, name="fieldsync-task-worker", daemon=True)
+    thread = threading.Thread(
+        target=worker_run_supervised, args=(worker.run,), name="fieldsync-task-worker", daemon=True
+    )
     thread.start()
     return thread
+
+
+def worker_run_supervised(run: Callable[[], None], *, restart_delay_seconds: float = 5.0) -> None:
+    """Call the worker loop `run` until it returns, restarting it after any exception.
+
+    django-tasks-db's loop lets a database error escape (on SQLite: `database is locked` when another process,
+    e.g. `registry_sync`, holds the write lock longer than the busy timeout). In its own process a supervisor
+    restarts it; in-process the thread would die silently and every later job would stay queued while the
+    server keeps answering. Tasks are rows claimed in a transaction, so a restarted loop loses nothing.
+    """
+    from django.db import connections
+
+    while True:
+        try:
+            run()
+        except Exception:
+            logger.exception("background job worker failed; restarting it in %s s", restart_delay_seconds)
+            connections.close_all()  # this thread's connections: the next pass opens fresh ones
+            time.sleep(restart_delay_seconds)
+        else:
+            return
 
 
 class Command(BaseCommand):
@@ -45,6 +70,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         import uvicorn
 
+        from backend.core.uvicorn_logs import uvicorn_log_config
+
         self._warm_face_gallery()
         if not options["no_worker"]:
             start_inprocess_worker()
@@ -56,6 +83,7 @@ class Command(BaseCommand):
             host=options["host"],
             port=options["port"],
             log_level="info",
+            log_config=uvicorn_log_config(),
             lifespan="off",
             ws="websockets-sansio",
         )

@@ -1,7 +1,8 @@
 """Play a patrol officer's shift against a running server through mobile_contract's reference client.
 
-enroll → initial sync of the scope → a check recorded offline with a photo → tus upload → push →
-face search → candidates received (WebSocket alert, then GET and sync). Exits non-zero on any failure.
+enroll → initial sync of the scope → a check recorded offline with a photo → push (the check and its photo
+row) → tus upload of the photo → face search → candidates received (WebSocket alert, then GET and sync).
+Exits non-zero on any failure.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(report, ensure_ascii=False, indent=2))
             return
-        for key, value in report.items():
-            self.stdout.write(f"{key:>24}: {value}")
+        for line in report_lines(report):
+            self.stdout.write(line)
 
     def _step(self, text: str) -> None:
         self.stderr.write(f"· {text}")
@@ -58,16 +59,18 @@ class Command(BaseCommand):
 
         officer = Officer.objects.select_related("unit").filter(username=options["officer"]).first()
         if officer is None or officer.unit is None:
-            raise CommandError(f"no demo officer {options['officer']!r}: run `python manage.py seed_demo` first")
+            raise CommandError(f"no demo officer {options['officer']!r}: run `make run` first (it seeds the demo)")
         probe_path, expected_notice = _pick_probe()
 
         # 1. An administrator issues an enrollment code; the phone enrolls and the officer logs in.
         self._step(f"enrolling a device for {officer.username} ({officer.unit.name})")
+        started = time.perf_counter()
         code = enrollment_code_issue(actor=None, unit=officer.unit, label="simulated phone").code
         client = FieldsyncClient(options["server"])
         client.enroll(code, label="simulated phone", app_version="simulate/1")
         client.login(officer.username, options["password"])
         report["device_id"] = client.device_id
+        report["enroll_seconds"] = round(time.perf_counter() - started, 2)
 
         # 2. Initial sync of the unit's scope.
         self._step("initial sync")
@@ -149,13 +152,11 @@ class Command(BaseCommand):
             raise ValueError(f"face search ended {result['status']}: {result.get('error_code')}")
         after = client.synchronize()
         synced = client.store.table("face_candidates")
-        top = [c for c in result["candidates"] if c["probe_face_index"] == 0]
         report["gallery_version"] = result["gallery_version"]
         report["threshold"] = result["threshold"]
         report["candidates"] = len(result["candidates"])
         report["candidates_via_sync"] = len([c for c in synced.values() if c["face_search_id"] == search["id"]])
-        report["rank1_distance"] = round(top[0]["distance"], 4) if top else None
-        report["rank1_is_expected_wanted_notice"] = bool(top) and top[0]["wanted_notice_id"] == expected_notice
+        report.update(candidates_summary(result["candidates"], expected_notice_id=expected_notice))
         report["final_pull_rows"] = after.pulled_rows
         if socket:
             socket.close()
@@ -163,6 +164,29 @@ class Command(BaseCommand):
             raise ValueError("the wanted person was not the rank-1 candidate")
         if report["candidates_via_sync"] != len(result["candidates"]):
             raise ValueError("the candidates did not all arrive through sync")
+
+
+def candidates_summary(candidates: list[dict[str, Any]], *, expected_notice_id: str) -> dict[str, Any]:
+    """The report's view of the first probe face's candidates.
+
+    Every search returns its top-k candidates; `is_within_threshold` says whether a candidate's distance is
+    within the gallery threshold. `expected_rank` is the rank of the wanted notice the probe photo belongs to
+    (None when it is not among the candidates).
+    """
+    top = sorted((c for c in candidates if c["probe_face_index"] == 0), key=lambda c: c["rank"])
+    expected_rank = next((c["rank"] for c in top if c["wanted_notice_id"] == expected_notice_id), None)
+    return {
+        "rank1_distance": round(top[0]["distance"], 4) if top else None,
+        "rank1_within_threshold": top[0]["is_within_threshold"] if top else None,
+        "rank1_is_expected_wanted_notice": expected_rank == 1,
+        "expected_rank": expected_rank,
+    }
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """`key: value` lines with the keys right-aligned on the longest one."""
+    width = max((len(key) for key in report), default=0)
+    return [f"{key:>{width}}: {value}" for key, value in report.items()]
 
 
 def _pick_probe() -> tuple[Path, str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand
-from tqdm import tqdm
 
+from backend.core.progress import progress_bar
 from backend.faces.gallery import gallery_sync_from_registry
 
 
@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = "Bring the face gallery in line with the active wanted notices."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        with tqdm(desc="gallery", unit="photo", disable=None) as bar:
+        with progress_bar(desc="face gallery", unit="photo", file=self.stderr) as bar:
             outcome = gallery_sync_from_registry(progress=bar.update)
         self.stdout.write(
             f"gallery v{outcome.version}: {outcome.enrolled_count} enrolled, {outcome.failed_count} failed to enrol, "
