@@ -204,18 +204,29 @@ def _content_sha(operation: str, raw: Any) -> str:
 
 
 def _record_push_logs(*, device: Device, entries: list[tuple[str, str, Any, Any]], result: PushResult) -> None:
+    """Remember what the device sent for each accepted record (the last entry of a record wins).
+
+    One upsert per 500 records instead of an update_or_create (savepoint, SELECT, INSERT or UPDATE)
+    per record: measured as the largest engine cost of a push of 500 records.
+    """
     if result.seq is None:
         return
     rejected = {(r.table, r.id) for r in result.rejections}
+    latest: dict[tuple[str, str], str] = {}
     for table_name, operation, record_id, raw in entries:
         if (table_name, str(record_id)) in rejected or not isinstance(record_id, str):
             continue
-        DevicePushLog.objects.update_or_create(
-            device=device,
-            table=table_name,
-            record_id=record_id,
-            defaults={"content_sha256": _content_sha(operation, raw), "seq": result.seq},
-        )
+        latest[(table_name, record_id)] = _content_sha(operation, raw)
+    DevicePushLog.objects.bulk_create(
+        [
+            DevicePushLog(device=device, table=table_name, record_id=record_id, content_sha256=sha, seq=result.seq)
+            for (table_name, record_id), sha in latest.items()
+        ],
+        batch_size=500,
+        update_conflicts=True,
+        unique_fields=["device", "table", "record_id"],
+        update_fields=["content_sha256", "seq"],
+    )
 
 
 def _code_message(exc: Exception) -> tuple[str, str]:
