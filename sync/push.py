@@ -72,6 +72,10 @@ class _Reject(Exception):
         super().__init__(message)
 
 
+# What rejects one record (and not the whole push).
+_REJECTABLE = (_Reject, RecordRejected, DomainError, IntegrityError, ValueError, TypeError)
+
+
 def sync_push(
     *,
     device: Device,
@@ -113,25 +117,46 @@ def sync_push(
                     device=device, record_id__in=[i for _, _, i, _ in entries if isinstance(i, str)]
                 )
             }
-            for table_name, operation, record_id, raw in entries:
+
+            def apply(table_name: str, operation: str, record_id: Any, raw: Any) -> None:
+                _apply_entry(
+                    writer=writer,
+                    result=result,
+                    actor=actor,
+                    device=device,
+                    officer=officer,
+                    checkpoint=checkpoint,
+                    table_name=table_name,
+                    operation=operation,
+                    record_id=record_id,
+                    raw=raw,
+                    row=rows.get((table_name, str(record_id))),
+                    log=logs.get((table_name, str(record_id))),
+                )
+
+            # First the whole batch under one savepoint: a savepoint and its release per record were
+            # half of the SQL of a push of new records. A bad record is the exception: if one fails,
+            # everything this pass did (rows, review items, staged changes, outcomes) is rolled back
+            # and the batch is applied again record by record below, each under its own savepoint,
+            # so the bad record is rejected and quarantined alone exactly as before.
+            batch = transaction.savepoint()
+            try:
+                for entry in entries:
+                    apply(*entry)
+                transaction.savepoint_commit(batch)
+                remaining = []
+            except _REJECTABLE:
+                transaction.savepoint_rollback(batch)
+                writer.staged.clear()  # nothing was staged before this pass
+                result.conflicts.clear()
+                result.applied_count = 0
+                remaining = entries
+            for table_name, operation, record_id, raw in remaining:
                 savepoint = transaction.savepoint()
                 try:
-                    _apply_entry(
-                        writer=writer,
-                        result=result,
-                        actor=actor,
-                        device=device,
-                        officer=officer,
-                        checkpoint=checkpoint,
-                        table_name=table_name,
-                        operation=operation,
-                        record_id=record_id,
-                        raw=raw,
-                        row=rows.get((table_name, str(record_id))),
-                        log=logs.get((table_name, str(record_id))),
-                    )
+                    apply(table_name, operation, record_id, raw)
                     transaction.savepoint_commit(savepoint)
-                except (_Reject, RecordRejected, DomainError, IntegrityError, ValueError, TypeError) as exc:
+                except _REJECTABLE as exc:
                     transaction.savepoint_rollback(savepoint)
                     writer.staged.pop((table_name, str(record_id)), None)
                     code, message = _code_message(exc)

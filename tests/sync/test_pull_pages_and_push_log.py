@@ -102,3 +102,45 @@ def test_a_replay_of_a_second_push_of_the_same_record_changes_nothing() -> None:
     assert row.field_versions == versions_before
     assert orjson.loads(row.payload_json)["title"] == "two"
     assert orjson.loads(row.payload_json)["body"] == "seen"
+
+
+def test_a_bad_record_after_a_conflict_rolls_back_the_batch_pass_and_nothing_is_doubled() -> None:
+    from sync.models import QuarantinedRecord, ReviewItem
+    from tests.sync.conftest import server_write
+
+    server_write("n1")
+    server_write("n2")
+    phone = Phone("p1")
+    phone.pull()
+    server_write("n1", status="closed")  # another writer changes the REVIEW field after the device's pull
+
+    response = phone.push(
+        changes(
+            created=[note("n1", status="escalated"), note("n3", title="new")],
+            updated=[
+                {**note("n2", title="renamed"), "_status": "updated", "_changed": "title"},
+                {**note("bad", title="INVALID"), "_status": "updated", "_changed": "title"},
+            ],
+        )
+    )
+
+    assert [(r["table"], r["id"], r["message"]) for r in response["rejections"]] == [
+        (NOTES, "bad", "title may not be INVALID")
+    ]
+    assert response["conflicts"] == [
+        {
+            "table": NOTES,
+            "id": "n1",
+            "field": "status",
+            "policy": "review",
+            "outcome": "server_value_kept_device_value_in_review",
+        }
+    ]
+    assert ReviewItem.objects.filter(record_id="n1").count() == 1
+    assert QuarantinedRecord.objects.filter(record_id="bad").count() == 1
+    assert orjson.loads(SyncRow.objects.get(record_id="n2").payload_json)["title"] == "renamed"
+    assert orjson.loads(SyncRow.objects.get(record_id="n3").payload_json)["title"] == "new"
+    assert SyncRow.objects.filter(record_id="bad").count() == 0
+    pushed_seq = SyncRow.objects.get(record_id="n3").seq
+    assert SyncRow.objects.get(record_id="n2").seq == pushed_seq
+    assert DevicePushLog.objects.filter(device=phone.device).count() == 3
