@@ -72,6 +72,10 @@ class _Reject(Exception):
         super().__init__(message)
 
 
+# What rejects one record (and not the whole push).
+_REJECTABLE = (_Reject, RecordRejected, DomainError, IntegrityError, ValueError, TypeError)
+
+
 def sync_push(
     *,
     device: Device,
@@ -113,25 +117,46 @@ def sync_push(
                     device=device, record_id__in=[i for _, _, i, _ in entries if isinstance(i, str)]
                 )
             }
-            for table_name, operation, record_id, raw in entries:
+
+            def apply(table_name: str, operation: str, record_id: Any, raw: Any) -> None:
+                _apply_entry(
+                    writer=writer,
+                    result=result,
+                    actor=actor,
+                    device=device,
+                    officer=officer,
+                    checkpoint=checkpoint,
+                    table_name=table_name,
+                    operation=operation,
+                    record_id=record_id,
+                    raw=raw,
+                    row=rows.get((table_name, str(record_id))),
+                    log=logs.get((table_name, str(record_id))),
+                )
+
+            # First the whole batch under one savepoint: a savepoint and its release per record were
+            # half of the SQL of a push of new records. A bad record is the exception: if one fails,
+            # everything this pass did (rows, review items, staged changes, outcomes) is rolled back
+            # and the batch is applied again record by record below, each under its own savepoint,
+            # so the bad record is rejected and quarantined alone exactly as before.
+            batch = transaction.savepoint()
+            try:
+                for entry in entries:
+                    apply(*entry)
+                transaction.savepoint_commit(batch)
+                remaining = []
+            except _REJECTABLE:
+                transaction.savepoint_rollback(batch)
+                writer.staged.clear()  # nothing was staged before this pass
+                result.conflicts.clear()
+                result.applied_count = 0
+                remaining = entries
+            for table_name, operation, record_id, raw in remaining:
                 savepoint = transaction.savepoint()
                 try:
-                    _apply_entry(
-                        writer=writer,
-                        result=result,
-                        actor=actor,
-                        device=device,
-                        officer=officer,
-                        checkpoint=checkpoint,
-                        table_name=table_name,
-                        operation=operation,
-                        record_id=record_id,
-                        raw=raw,
-                        row=rows.get((table_name, str(record_id))),
-                        log=logs.get((table_name, str(record_id))),
-                    )
+                    apply(table_name, operation, record_id, raw)
                     transaction.savepoint_commit(savepoint)
-                except (_Reject, RecordRejected, DomainError, IntegrityError, ValueError, TypeError) as exc:
+                except _REJECTABLE as exc:
                     transaction.savepoint_rollback(savepoint)
                     writer.staged.pop((table_name, str(record_id)), None)
                     code, message = _code_message(exc)
@@ -206,22 +231,36 @@ def _content_sha(operation: str, raw: Any) -> str:
 def _record_push_logs(
     *, device: Device, checkpoint: SyncCheckpoint, entries: list[tuple[str, str, Any, Any]], result: PushResult
 ) -> None:
+    """Remember what the device sent for each accepted record (the last entry of a record wins).
+
+    One upsert per 500 records instead of an update_or_create (savepoint, SELECT, INSERT or UPDATE)
+    per record: measured as the largest engine cost of a push of 500 records.
+    """
     if result.seq is None:
         return
     rejected = {(r.table, r.id) for r in result.rejections}
+    latest: dict[tuple[str, str], str] = {}
     for table_name, operation, record_id, raw in entries:
         if (table_name, str(record_id)) in rejected or not isinstance(record_id, str):
             continue
-        DevicePushLog.objects.update_or_create(
-            device=device,
-            table=table_name,
-            record_id=record_id,
-            defaults={
-                "content_sha256": _content_sha(operation, raw),
-                "seq": result.seq,
-                "checkpoint_id": checkpoint.id,
-            },
-        )
+        latest[(table_name, record_id)] = _content_sha(operation, raw)
+    DevicePushLog.objects.bulk_create(
+        [
+            DevicePushLog(
+                device=device,
+                table=table_name,
+                record_id=record_id,
+                content_sha256=sha,
+                seq=result.seq,
+                checkpoint_id=checkpoint.id,
+            )
+            for (table_name, record_id), sha in latest.items()
+        ],
+        batch_size=500,
+        update_conflicts=True,
+        unique_fields=["device", "table", "record_id"],
+        update_fields=["content_sha256", "seq", "checkpoint_id"],
+    )
 
 
 def _code_message(exc: Exception) -> tuple[str, str]:

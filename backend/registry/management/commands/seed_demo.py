@@ -267,6 +267,12 @@ class Command(BaseCommand):
                     counts[table] += count
                 bar.update(len(chunk))
         gc.unfreeze()
+        # Planner statistics for the freshly loaded tables. Without them a page of an initial sync
+        # is read by sorting the whole rest of the scope (SQLite never gathers statistics itself;
+        # PostgreSQL only once autovacuum gets round to it). Measured with bench/sync_initial_pull.py,
+        # 35,000 persons: 11-21 s on SQLite, 23 s on PostgreSQL, instead of a few seconds.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
         return counts
 
     def _remove_synthetic(self) -> None:
