@@ -20,7 +20,7 @@ from django.utils import timezone
 from backend.accounts.models import Device
 from sync import registry
 from sync.errors import AppVersionUnsupported, MigrationInvalid
-from sync.models import SyncCheckpoint, SyncHead, SyncRow, SyncScopeExit
+from sync.models import DevicePushLog, SyncCheckpoint, SyncHead, SyncRow, SyncScopeExit
 
 ROW_FIELDS = (
     "table",
@@ -281,15 +281,31 @@ def _page(
         else:
             rows, cut = rows[:limit], last_seq
         has_more = cut < head
-    is_delta = since >= initial_through
+    # Rows up to `initial_through` are the snapshot of an initial (or replacement) sync: all of them
+    # are sent, as `created`. Later rows are changes, also while the initial pages are still being
+    # fetched (WatermelonDB pushes after every page), so echo suppression applies to them row by row.
+    held = _records_the_device_pushed(
+        device_id=device_id,
+        candidates=[
+            (r[0], r[1], r[3])
+            for r in rows
+            if r[2] > initial_through and r[3] > since and not r[4] and r[6] != device_id
+        ],
+    )
     for table, record_id, seq, created_seq, is_deleted, payload_json, writer_id, _scope in rows:
+        is_change = seq > initial_through
+        is_own = writer_id is not None and writer_id == device_id
         if is_deleted:
-            if seq > initial_through and not (is_delta and writer_id is not None and writer_id == device_id):
+            if is_change and not is_own:
                 changes.delete(table, record_id)  # (a device's own delete is not echoed)
             continue
-        if is_delta and writer_id is not None and writer_id == device_id:
+        if is_change and is_own:
             continue  # echo suppression: the device sent exactly this
-        kind = "created" if seq <= initial_through or created_seq > since else "updated"
+        # `updated` when the device had the record at its cursor, or created it itself and the server
+        # changed what it sent (normalised text, another writer): WatermelonDB logs an error for a
+        # `created` of a record it already holds.
+        is_new_to_device = created_seq > since and (table, record_id) not in held
+        kind = "created" if not is_change or is_new_to_device else "updated"
         changes.put(table, record_id, kind, payload_json)
     deferred = _exits(
         changes,
@@ -301,6 +317,22 @@ def _page(
         is_second_phase=False,
     )
     return cut, has_more or deferred
+
+
+def _records_the_device_pushed(*, device_id: uuid.UUID, candidates: list[tuple[str, str, int]]) -> set[tuple[str, str]]:
+    """Of (table, record_id, created_seq), those this device pushed since the record (last) came to be."""
+    held: set[tuple[str, str]] = set()
+    by_table: dict[str, dict[str, int]] = {}
+    for table, record_id, created_seq in candidates:
+        by_table.setdefault(table, {})[record_id] = created_seq
+    for table, created in by_table.items():
+        ids = sorted(created)
+        for start in range(0, len(ids), 500):
+            logs = DevicePushLog.objects.filter(
+                device_id=device_id, table=table, record_id__in=ids[start : start + 500]
+            ).values_list("record_id", "seq")
+            held.update((table, record_id) for record_id, seq in logs if seq >= created[record_id])
+    return held
 
 
 def _exits(
