@@ -1,5 +1,7 @@
-"""Real servers on loopback for the media tests and benches: uvicorn subprocesses, a raw slow HTTP client,
-and a TCP proxy that cuts connections.
+"""Real servers on loopback for tests and benches: `manage.py serve` subprocesses on the test process'
+database, a raw slow HTTP client, and a TCP proxy that cuts connections.
+
+`tests.media_store.live` re-exports these names (the media tests were here first).
 
 The server is started as `python manage.py serve --no-worker` with the interpreter running the tests
 (`sys.executable`, i.e. the project's uv environment). Not through `uv run`: `uv run` keeps a parent
@@ -72,6 +74,7 @@ class ServerProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     preexec_fn: Callable[[], None] | None = None
     process: subprocess.Popen[bytes] | None = None
+    database_url: str | None = None  # default: the database of this test process
 
     @property
     def base_url(self) -> str:
@@ -85,7 +88,7 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         env = {
             **os.environ,
-            "FIELDSYNC_DATABASE_URL": database_url_for_subprocess(),
+            "FIELDSYNC_DATABASE_URL": self.database_url or database_url_for_subprocess(),
             "FIELDSYNC_MEDIA_ROOT": str(self.media_root),
             "FIELDSYNC_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
@@ -123,6 +126,19 @@ class ServerProcess:
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+    def wait_exit(self, *, timeout_seconds: float = 30.0) -> int:
+        """Wait for the server to exit on its own (e.g. a fault point's SIGKILL); its return code."""
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout=timeout_seconds)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"server still running after {timeout_seconds}s:\n{self.log()}")
+
+    @property
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
