@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,7 +17,8 @@ import pytest
 
 from backend.registry import sync_tables as st
 from backend.registry.models import Check, Person
-from sync.models import DevicePushLog, QuarantinedRecord, ReviewItem, SyncRow
+from mobile_contract.client import FieldsyncClient
+from sync.models import DevicePushLog, QuarantinedRecord, ReviewItem, SyncCheckpoint, SyncRow
 from sync.writer import sync_transaction
 from tests.conftest import make_device_session, make_officer, make_unit
 from tests.live import ServerProcess
@@ -29,6 +31,11 @@ from tests.registry.conftest import (
     make_wanted_notice,
 )
 from tests.sync.watermelon import (
+    WatermelonDevice,
+    pulled_ids,
+    push_responses,
+    pushed_ids,
+    rejected_ids,
     require_node,
     run_scenario,
 )
@@ -210,3 +217,182 @@ def test_full_round_trip_initial_pull_push_and_no_echo(server: ServerProcess, pr
     assert QuarantinedRecord.objects.count() == 0
     assert ReviewItem.objects.count() == 0
     assert DevicePushLog.objects.filter(device=province.device).count() == 3
+
+
+@pytest.fixture
+def phone(server: ServerProcess, province: Province, tmp_path: Path) -> Iterator[WatermelonDevice]:
+    """The province's officer on a WatermelonDB phone, driven step by step."""
+    with WatermelonDevice(
+        server_url=server.base_url, token=province.token, stderr_path=tmp_path / "node.log"
+    ) as device:
+        yield device
+
+
+def other_phone(server: ServerProcess, province: Province) -> FieldsyncClient:
+    """A second phone of the same unit (the Python reference client), after its initial sync."""
+    officer = make_officer(username="patrol.huunghi.2", unit=province.unit)
+    client = FieldsyncClient(server.base_url)
+    client.use_token(make_device_session(officer=officer, label="phone-2").access_token)
+    client.synchronize()
+    return client
+
+
+def test_a_record_created_before_the_first_sync_is_pushed_after_page_one_and_not_echoed(
+    server: ServerProcess, province: Province, phone: WatermelonDevice
+) -> None:
+    created = phone.create("checks", new_check_values())
+
+    sync = phone.sync()
+
+    assert [r["has_more"] for r in sync["rounds"]] == [True, True, False]
+    assert pushed_ids(sync) == {"checks": {"created": [created["id"]]}}
+    assert sync["rounds"][0]["push"] is not None  # WatermelonDB pushes after the first page
+    assert rejected_ids(sync) == {}
+    assert created["id"] not in {i for lists in pulled_ids(sync).get("checks", {}).values() for i in lists}
+    assert sync["client_errors"] == []
+    assert phone.counts() == {**province.scope_counts, "checks": 4}
+    assert Check.objects.get(pk=created["id"]).device_id == province.device.id
+    assert phone.unsynced() is False
+
+
+def test_remote_delete_of_a_record_with_pending_local_edits_quarantines_the_edits(
+    server: ServerProcess, province: Province, phone: WatermelonDevice
+) -> None:
+    target = str(province.checks[0].id)
+    phone.sync()
+    phone.update("checks", target, {"notes": "Ghi chú ngoại tuyến", "result": "HIT_RECORD"})
+    other = other_phone(server, province)
+    other.store.delete("checks", target)
+    other.synchronize()  # the other phone deletes (archives) the check
+    assert Check.objects.get(pk=target).is_archived is True
+
+    sync = phone.sync()
+
+    # First the closed state arrives (WatermelonDB keeps the local edits and pushes them: the
+    # server quarantines them), then the delete; WatermelonDB then destroys the record.
+    assert [(r["pulled_ids"]["checks"]["updated"], r["pulled_ids"]["checks"]["deleted"]) for r in sync["rounds"]] == [
+        ([target], []),
+        ([], [target]),
+    ]
+    assert rejected_ids(sync) == {"checks": [target]}
+    quarantined = QuarantinedRecord.objects.get()
+    assert (quarantined.table, quarantined.record_id, quarantined.code, quarantined.device_id) == (
+        "checks",
+        target,
+        "sync_record_deleted",
+        province.device.id,
+    )
+    assert (quarantined.payload["notes"], quarantined.payload["result"]) == ("Ghi chú ngoại tuyến", "HIT_RECORD")
+    check = Check.objects.get(pk=target)
+    assert (check.is_archived, check.notes, check.result) == (True, "", "NO_HIT")
+    assert phone.find("checks", target) is None
+    assert phone.unsynced() is False
+    assert sync["client_errors"] == []
+    after = phone.sync()
+    assert (after["rounds"][0]["pulled_ids"]["checks"], after["rounds"][0]["push"]) == (
+        {"created": [], "updated": [], "deleted": []},
+        None,
+    )
+
+
+def test_edits_between_pull_and_push_merge_field_by_field(
+    server: ServerProcess, province: Province, phone: WatermelonDevice
+) -> None:
+    merged, edited_in_flight = str(province.checks[0].id), str(province.checks[1].id)
+    other = other_phone(server, province)
+    phone.sync()
+    phone.update("checks", merged, {"result": "HIT_RECORD", "notes": "Điện thoại 1: đã kiểm tra giấy tờ"})
+    phone.update("checks", edited_in_flight, {"result": "HIT_WANTED"})
+
+    phone.send("sync", pause_before_push=True)
+    paused = phone.read()
+    assert paused["event"] == "before_push"
+    assert sorted(paused["ids"]["checks"]["updated"]) == sorted([merged, edited_in_flight])
+    # After the phone's pull, before its push: another phone edits the same check (one field the
+    # phone also changed, one it did not), and the officer edits a record whose push is in flight.
+    other.store.update("checks", merged, {"notes": "Điện thoại 2: xe tải biển 12C", "location_text": "Làn 3"})
+    other_push = other.synchronize()
+    assert other_push.rejected == {} and other_push.conflicts == []
+    phone.update("checks", edited_in_flight, {"notes": "Sửa khi đang gửi"})
+    phone.send("continue")
+    sync = phone.read()
+
+    assert sync["ok"] is True, sync
+    response = sync["rounds"][0]["push"]["response"]
+    assert response["experimentalRejectedIds"] == {}
+    assert response["conflicts"] == [
+        {"table": "checks", "id": merged, "field": "notes", "policy": "append", "outcome": "appended"}
+    ]
+    check = Check.objects.get(pk=merged)
+    assert (check.result, check.location_text, check.notes) == (
+        "HIT_RECORD",
+        "Làn 3",
+        # Both texts, in server order (the "\n" the append puts between them is collapsed to a space
+        # by normalize_text, which flattens every line break of a text column).
+        "Điện thoại 2: xe tải biển 12C Điện thoại 1: đã kiểm tra giấy tờ",
+    )
+    assert (Check.objects.get(pk=edited_in_flight).result, Check.objects.get(pk=edited_in_flight).notes) == (
+        "HIT_WANTED",
+        "",
+    )
+    assert phone.unsynced() is True  # the edit made while the push was in flight is still pending
+
+    after = phone.sync()
+
+    assert pushed_ids(after) == {"checks": {"updated": [edited_in_flight]}}
+    assert push_responses(after)[0]["conflicts"] == []
+    assert (Check.objects.get(pk=edited_in_flight).result, Check.objects.get(pk=edited_in_flight).notes) == (
+        "HIT_WANTED",
+        "Sửa khi đang gửi",
+    )
+    local = phone.find("checks", merged)
+    assert local is not None
+    assert (local["result"], local["location_text"], local["notes"], local["_status"]) == (
+        check.result,
+        check.location_text,
+        check.notes,
+        "synced",
+    )
+    assert phone.unsynced() is False
+    assert sync["client_errors"] == [] and after["client_errors"] == []
+    assert ReviewItem.objects.count() == 0 and QuarantinedRecord.objects.count() == 0
+
+
+def test_an_unknown_cursor_gets_the_pending_edits_pushed_then_a_replacement_sync(
+    server: ServerProcess, province: Province, phone: WatermelonDevice
+) -> None:
+    kept, archived = str(province.checks[0].id), str(province.checks[2].id)
+    phone.sync()
+    created = phone.create("checks", new_check_values(full_name_seen="Vi Văn Sáng"))
+    phone.update("checks", kept, {"result": "HIT_RECORD"})
+    # The server forgets the phone's cursor (restored from a backup), and a check leaves the scope.
+    SyncCheckpoint.objects.filter(device=province.device).delete()
+    other = other_phone(server, province)
+    other.store.delete("checks", archived)
+    other.synchronize()
+
+    sync = phone.sync()
+
+    rounds = sync["rounds"]
+    assert (rounds[0]["strategy"], rounds[0]["has_more"], rounds[0]["pulled_ids"]["checks"]["created"]) == (
+        None,
+        True,
+        [],
+    )
+    assert pushed_ids(sync) == {"checks": {"created": [created["id"]], "updated": [kept]}}
+    assert rounds[0]["push"] is not None  # pushed before anything was replaced
+    assert [r["strategy"] for r in rounds[1:]] == ["replacement"] + [None] * (len(rounds) - 2)
+    assert rejected_ids(sync) == {}
+    assert Check.objects.get(pk=kept).result == "HIT_RECORD"
+    assert Check.objects.get(pk=created["id"]).full_name_seen == "Vi Văn Sáng"
+    server_checks = {
+        str(i) for i in Check.objects.filter(unit=province.unit, is_archived=False).values_list("id", flat=True)
+    }
+    assert phone.ids("checks") == server_checks == {kept, str(province.checks[1].id), created["id"]}
+    assert phone.counts() == {**province.scope_counts, "checks": 3}
+    # WatermelonDB reports each record it already held and got again as `created` (README: expected).
+    assert sync["client_errors"], "a replacement re-sends held records as created"
+    assert all("already exists locally" in error for error in sync["client_errors"])
+    assert phone.unsynced() is False
+    after = phone.sync()
+    assert (pulled_ids(after), after["rounds"][0]["push"], after["client_errors"]) == ({}, None, [])
