@@ -347,13 +347,14 @@ def _exits(
 ) -> bool:
     """Turn the scope exits with after < seq <= through into changes. Returns True if any was deferred.
 
-    A record that left the scope for another scope (moved) or was hard-deleted is a delete at once.
-    A record that was *archived* (ARCHIVED_SCOPE_KEY) while the device held it (created at or before
-    `since`) is delivered first as `updated` with its closed state, and the page says `has_more`:
-    WatermelonDB applies it (keeping the officer's local values), pushes its pending edits (the
-    server quarantines them with sync_record_deleted) and pulls again; that next pull — the
-    second phase, over the previous pull's range — sends the delete. The device's own archive is
-    not echoed at all.
+    A hard-deleted record is a delete at once. A record that was *archived* (ARCHIVED_SCOPE_KEY) or
+    moved to a scope the device lacks while the device held it (created at or before `since`) is
+    delivered first as `updated` — the closed state of an archived record, the bare id of a moved
+    one — and the page says `has_more`: WatermelonDB applies it (keeping the officer's local
+    values), pushes its pending edits (the server quarantines them with sync_record_deleted or
+    sync_record_out_of_scope) and pulls again; that next pull — the second phase, over the previous
+    pull's range — sends the delete. A remote delete would otherwise destroy the pending edits on
+    the device unseen. The device's own archive is not echoed at all.
     """
     if not keys or after >= through:
         return False
@@ -387,14 +388,18 @@ def _exits(
         if not is_deleted and scope_key in keys:
             continue  # still visible through another of the device's keys
         is_archive = not is_deleted and scope_key == registry.ARCHIVED_SCOPE_KEY
-        if is_archive and writer_id is not None and writer_id == device_id:
-            continue  # the device archived it itself: echo suppression
-        held_with_possible_edits = is_archive and created_seq <= since
+        if not is_deleted and writer_id is not None and writer_id == device_id:
+            continue  # the device archived (or moved) it itself: echo suppression
+        held_with_possible_edits = not is_deleted and created_seq <= since
         if is_second_phase:
             if held_with_possible_edits:
                 changes.delete(*pair)
         elif held_with_possible_edits:
-            changes.put(pair[0], pair[1], "updated", payload_json)
+            # An archived record shows its closed state; a record that moved to another scope shows
+            # only its id (WatermelonDB keeps the local values): its new state is not this device's.
+            changes.put(
+                pair[0], pair[1], "updated", payload_json if is_archive else orjson.dumps({"id": pair[1]}).decode()
+            )
             deferred = True
         else:
             changes.delete(*pair)

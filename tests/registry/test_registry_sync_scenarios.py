@@ -159,7 +159,8 @@ def test_person_moving_to_another_commune_is_deleted_on_the_old_communes_phone()
 
     services.residence_move(person_id=person.id, ward_code=COMMUNE_B, moved_on=date(2025, 10, 1))
 
-    old_changes, new_changes = old.pull(), new.pull()
+    old_first, old_changes, new_changes = old.pull(), old.pull(), new.pull()
+    assert _ids(old_first, "persons", "updated") == {str(person.id)}  # its id alone: pending edits go out first
     assert str(person.id) in old_changes["persons"]["deleted"]
     # entering a scope arrives as "updated" (WatermelonDB creates a missing record from it) or "created"
     assert str(person.id) in _ids(new_changes, "persons") | _ids(new_changes, "persons", "updated")

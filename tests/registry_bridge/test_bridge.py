@@ -321,6 +321,11 @@ def test_an_address_change_moves_the_person_and_old_commune_devices_get_a_delete
 
     assert run.records_updated == 1
     assert Person.objects.get(pk=person_record_id(legacy_id)).primary_commune_code == "06529"
+    first = phone.pull()  # the id alone, has_more (pending edits on the phone are pushed first)
+    assert ([r["id"] for r in first["changes"]["persons"]["updated"]], first["has_more"]) == (
+        [person_record_id(legacy_id)],
+        True,
+    )
     assert person_record_id(legacy_id) in phone.pull()["changes"]["persons"]["deleted"]
 
 

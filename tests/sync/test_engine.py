@@ -249,8 +249,33 @@ def test_record_leaving_the_scope_arrives_as_a_delete() -> None:
 
     server_write("n1", commune_code="20220")
 
-    assert ids(phone.pull(), "deleted") == ["n1"]
+    # First the id alone as `updated` (WatermelonDB keeps its local values and pushes any pending
+    # edit, which the server quarantines), with has_more; the next page deletes it. The device is
+    # not shown the record's new state.
+    first = phone.pull()
+    assert (first["changes"][NOTES]["updated"], ids(first, "deleted"), first["has_more"]) == ([{"id": "n1"}], [], True)
+    second = phone.pull()
+    assert (ids(second, "updated"), ids(second, "deleted"), second["has_more"]) == ([], ["n1"], False)
     assert ids(elsewhere.pull(), "updated") == ["n1"]
+
+
+def test_a_pending_edit_of_a_record_that_left_the_scope_is_quarantined_not_lost() -> None:
+    server_write("n1", commune_code="20215")
+    phone = Phone("p1")
+    phone.pull()
+    server_write("n1", commune_code="20220")
+    phone.pull()  # the id alone, has_more: WatermelonDB pushes its pending edit now
+
+    result = phone.push(changes(updated=[{**phone.local["n1"], "title": "sửa ngoại tuyến", "_changed": "title"}]))
+
+    assert result["experimentalRejectedIds"] == {NOTES: ["n1"]}
+    quarantined = QuarantinedRecord.objects.get()
+    assert (quarantined.record_id, quarantined.code, quarantined.payload["title"]) == (
+        "n1",
+        "sync_record_out_of_scope",
+        "sửa ngoại tuyến",
+    )
+    assert ids(phone.pull(), "deleted") == ["n1"]
 
 
 def test_device_scope_change_deletes_removed_and_creates_added_records() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import pytest
 
 from backend.registry import sync_tables as st
 from backend.registry.models import Check, Person
+from backend.registry.services import residence_move
 from mobile_contract.client import FieldsyncClient
 from sync.models import DevicePushLog, QuarantinedRecord, ReviewItem, SyncCheckpoint, SyncRow
 from sync.writer import sync_transaction
@@ -396,3 +397,31 @@ def test_an_unknown_cursor_gets_the_pending_edits_pushed_then_a_replacement_sync
     assert phone.unsynced() is False
     after = phone.sync()
     assert (pulled_ids(after), after["rounds"][0]["push"], after["client_errors"]) == ({}, None, [])
+
+
+def test_a_person_moving_out_of_scope_does_not_silently_drop_the_officers_pending_note(
+    server: ServerProcess, province: Province, phone: WatermelonDevice
+) -> None:
+    person = str(province.persons[1].id)
+    phone.sync()
+    phone.update("persons", person, {"notes": "Hay lui tới quán nước đầu cầu"})
+    residence_move(person_id=person, ward_code=COMMUNE_B, moved_on=date(2025, 10, 1))
+
+    sync = phone.sync()
+
+    # The note reaches the server (quarantined: the person is no longer this post's) before the
+    # person, with residence and conviction, leaves the phone.
+    assert pushed_ids(sync) == {"persons": {"updated": [person]}}
+    assert rejected_ids(sync) == {"persons": [person]}
+    quarantined = QuarantinedRecord.objects.get()
+    assert (quarantined.table, quarantined.record_id, quarantined.code, quarantined.payload["notes"]) == (
+        "persons",
+        person,
+        "sync_record_out_of_scope",
+        "Hay lui tới quán nước đầu cầu",
+    )
+    assert Person.objects.get(pk=person).notes == ""
+    assert phone.find("persons", person) is None
+    assert phone.counts() == {**province.scope_counts, "persons": 1, "residences": 1, "criminal_records": 1}
+    assert phone.unsynced() is False
+    assert sync["client_errors"] == []
