@@ -18,7 +18,7 @@
 //                   {"event": "before_push", ...} and run further commands until {"op": "continue"})
 //   {"op": "create", "table", "values"}   {"op": "update", "table", "id", "values"}
 //   {"op": "delete", "table", "id"}       {"op": "find", "table", "id"}   {"op": "list", "table"}
-//   {"op": "counts"}   {"op": "unsynced"}   {"op": "exit"}
+//   {"op": "counts"}   {"op": "unsynced"}   {"op": "set_server", "server": URL}   {"op": "exit"}
 
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
@@ -427,6 +427,9 @@ async function drive(options) {
         return { record: await findRaw(db, command.table, command.id) }
       case 'list':
         return { records: await listRaw(db, command.table) }
+      case 'set_server': // the phone now talks to another server process (same database)
+        connection.server = command.server
+        return {}
       case 'counts':
         return { counts: await countRecords(db) }
       case 'unsynced':

@@ -6,6 +6,7 @@ data committed by the test process (transactional tests) and checked with exact 
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -19,6 +20,7 @@ from backend.registry import sync_tables as st
 from backend.registry.models import Check, Person
 from backend.registry.services import residence_move
 from mobile_contract.client import FieldsyncClient
+from sync.faults import FAULT_ENV
 from sync.models import DevicePushLog, QuarantinedRecord, ReviewItem, SyncCheckpoint, SyncRow
 from sync.writer import sync_transaction
 from tests.conftest import make_device_session, make_officer, make_unit
@@ -425,3 +427,36 @@ def test_a_person_moving_out_of_scope_does_not_silently_drop_the_officers_pendin
     assert phone.counts() == {**province.scope_counts, "persons": 1, "residences": 1, "criminal_records": 1}
     assert phone.unsynced() is False
     assert sync["client_errors"] == []
+
+
+def test_a_push_whose_server_dies_after_commit_is_sent_again_by_the_next_sync_and_applied_once(
+    server: ServerProcess, province: Province, phone: WatermelonDevice, tmp_path: Path
+) -> None:
+    faulty = ServerProcess(
+        media_root=server.media_root, log_path=tmp_path / "faulty.log", extra_env={FAULT_ENV: "push_after_commit"}
+    ).start()
+    phone.call("set_server", server=faulty.base_url)
+    phone.sync()
+    created = phone.create("checks", new_check_values(full_name_seen="Dương Văn Khải"))
+    phone.update("checks", str(province.checks[0].id), {"result": "HIT_WANTED"})
+
+    failed = phone.try_call("sync")
+
+    assert failed["ok"] is False  # synchronize() threw: the connection died without an answer
+    assert faulty.wait_exit() == -signal.SIGKILL
+    assert Check.objects.filter(pk=created["id"]).count() == 1  # committed before the server died
+    assert phone.unsynced() is True
+    phone.call("set_server", server=server.base_url)
+
+    retry = phone.sync()  # pulls from the cursor it saved, then pushes the same records again
+
+    assert pushed_ids(retry) == {"checks": {"created": [created["id"]], "updated": [str(province.checks[0].id)]}}
+    assert pulled_ids(retry) == {}  # its own committed writes are not echoed
+    assert (rejected_ids(retry), push_responses(retry)[0]["conflicts"]) == ({}, [])
+    assert Check.objects.filter(pk=created["id"]).count() == 1
+    assert Check.objects.get(pk=created["id"]).full_name_seen == "Dương Văn Khải"
+    assert Check.objects.get(pk=province.checks[0].id).result == "HIT_WANTED"
+    assert SyncRow.objects.filter(table="checks", record_id=created["id"]).count() == 1
+    assert QuarantinedRecord.objects.count() == 0 and ReviewItem.objects.count() == 0
+    assert phone.unsynced() is False
+    assert retry["client_errors"] == []
