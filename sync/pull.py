@@ -286,6 +286,7 @@ def _page(
     # fetched (WatermelonDB pushes after every page), so echo suppression applies to them row by row.
     held = _records_the_device_pushed(
         device_id=device_id,
+        since=since,
         candidates=[
             (r[0], r[1], r[3])
             for r in rows
@@ -319,19 +320,26 @@ def _page(
     return cut, has_more or deferred
 
 
-def _records_the_device_pushed(*, device_id: uuid.UUID, candidates: list[tuple[str, str, int]]) -> set[tuple[str, str]]:
-    """Of (table, record_id, created_seq), those this device pushed since the record (last) came to be."""
-    held: set[tuple[str, str]] = set()
-    by_table: dict[str, dict[str, int]] = {}
+def _records_the_device_pushed(
+    *, device_id: uuid.UUID, since: int, candidates: list[tuple[str, str, int]]
+) -> set[tuple[str, str]]:
+    """Of (table, record_id, created_seq), those this device pushed since the record (last) came to be.
+
+    Only pushes after `since` can count (every candidate was created after `since`). Looked up by id
+    through the (device, table, record_id) index, so the cost follows the page, not the device's
+    history (bench/sync_pull_delta.py prints it against the whole pull).
+    """
+    created: dict[str, dict[str, int]] = {}
     for table, record_id, created_seq in candidates:
-        by_table.setdefault(table, {})[record_id] = created_seq
-    for table, created in by_table.items():
-        ids = sorted(created)
+        created.setdefault(table, {})[record_id] = created_seq
+    held: set[tuple[str, str]] = set()
+    for table, by_id in created.items():
+        ids = sorted(by_id)
         for start in range(0, len(ids), 500):
             logs = DevicePushLog.objects.filter(
-                device_id=device_id, table=table, record_id__in=ids[start : start + 500]
+                device_id=device_id, table=table, record_id__in=ids[start : start + 500], seq__gt=since
             ).values_list("record_id", "seq")
-            held.update((table, record_id) for record_id, seq in logs if seq >= created[record_id])
+            held.update((table, record_id) for record_id, seq in logs if seq >= by_id[record_id])
     return held
 
 
