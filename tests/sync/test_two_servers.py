@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 import pytest
+from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 from django.db import connection
 from websockets.sync.client import ClientConnection, connect
@@ -187,3 +189,55 @@ def test_pulls_of_one_cursor_through_either_process_return_identical_bodies(
         lists == {"created": [], "updated": [], "deleted": []}
         for lists in json.loads(empty_one.replace(b'"timestamp":_', b'"timestamp":0'))["changes"].values()
     )
+
+
+def idle_past_the_layers_blocking_read(socket: ClientConnection) -> None:
+    """Leave the socket quiet for longer than channels_redis' blocking BZPOPMIN, then ping it."""
+    time.sleep(RedisChannelLayer.brpop_timeout + 2)
+    socket.send(json.dumps({"type": "ping"}))
+    assert json.loads(socket.recv(timeout=WAIT_SECONDS)) == {"type": "pong"}
+
+
+def test_an_idle_device_socket_stays_open(servers: tuple[ServerProcess, ServerProcess]) -> None:
+    # With redis-py 8 (default read timeout 5 s = channels_redis' blocking read) every socket died
+    # after 5 s of quiet with "Timeout reading from Redis"; pyproject pins redis<8.
+    _, two = servers
+    unit = make_unit(code="TK", communes=(COMMUNE_A,))
+    token = make_device_session(officer=make_officer(username="tk.a", unit=unit), label="a").access_token
+
+    with device_socket(two, token) as socket:
+        idle_past_the_layers_blocking_read(socket)
+        idle_past_the_layers_blocking_read(socket)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug, not fixed yet: a poke published after the device's socket has been idle longer than "
+    "channels_redis' blocking read (5 s) does not reach it, with redis-py 5.2, 7.4 and 8.1 alike",
+)
+def test_a_socket_idle_past_the_layers_blocking_read_still_gets_pokes(
+    servers: tuple[ServerProcess, ServerProcess],
+) -> None:
+    one, two = servers
+    unit = make_unit(code="BN", communes=(COMMUNE_A,))
+    writer_token = make_device_session(officer=make_officer(username="bn.a", unit=unit), label="a").access_token
+    listener_token = make_device_session(officer=make_officer(username="bn.b", unit=unit), label="b").access_token
+    writer = FieldsyncClient(one.base_url)
+    writer.use_token(writer_token)
+    writer.synchronize()
+    with device_socket(two, listener_token) as socket:
+        idle_past_the_layers_blocking_read(socket)
+        writer.store.create(
+            "checks",
+            {
+                "id": str(uuid.uuid4()),
+                "full_name_seen": "Nịnh Văn Tài",
+                "commune_code": COMMUNE_A,
+                "captured_at": CAPTURED_AT_MS,
+                "purpose": "PATROL_STOP",
+                "result": "NO_HIT",
+            },
+        )
+        assert writer.synchronize().rejected == {}
+
+        assert json.loads(socket.recv(timeout=WAIT_SECONDS)) == {"type": "poke"}
