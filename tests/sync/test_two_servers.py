@@ -208,36 +208,3 @@ def test_an_idle_device_socket_stays_open(servers: tuple[ServerProcess, ServerPr
     with device_socket(two, token) as socket:
         idle_past_the_layers_blocking_read(socket)
         idle_past_the_layers_blocking_read(socket)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, not fixed yet: a poke published after the device's socket has been idle longer than "
-    "channels_redis' blocking read (5 s) does not reach it, with redis-py 5.2, 7.4 and 8.1 alike",
-)
-def test_a_socket_idle_past_the_layers_blocking_read_still_gets_pokes(
-    servers: tuple[ServerProcess, ServerProcess],
-) -> None:
-    one, two = servers
-    unit = make_unit(code="BN", communes=(COMMUNE_A,))
-    writer_token = make_device_session(officer=make_officer(username="bn.a", unit=unit), label="a").access_token
-    listener_token = make_device_session(officer=make_officer(username="bn.b", unit=unit), label="b").access_token
-    writer = FieldsyncClient(one.base_url)
-    writer.use_token(writer_token)
-    writer.synchronize()
-    with device_socket(two, listener_token) as socket:
-        idle_past_the_layers_blocking_read(socket)
-        writer.store.create(
-            "checks",
-            {
-                "id": str(uuid.uuid4()),
-                "full_name_seen": "Nịnh Văn Tài",
-                "commune_code": COMMUNE_A,
-                "captured_at": CAPTURED_AT_MS,
-                "purpose": "PATROL_STOP",
-                "result": "NO_HIT",
-            },
-        )
-        assert writer.synchronize().rejected == {}
-
-        assert json.loads(socket.recv(timeout=WAIT_SECONDS)) == {"type": "poke"}
