@@ -10,6 +10,7 @@ import orjson
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from ninja import Query, Router, Schema
+from pydantic import field_validator
 
 from backend.accounts.services import DeviceContext
 from mobile_contract.schemas import AppSchemaOut, ErrorOut, PullOut, PushIn, PushOut
@@ -36,6 +37,12 @@ class PullParams(Schema):
     last_pulled_at: int | None = None
     schema_version: int = 1
     migration: str | None = None
+
+    @field_validator("last_pulled_at", mode="before")
+    @classmethod
+    def _null_cursor(cls, value: Any) -> Any:
+        # WatermelonDB apps build `last_pulled_at=${lastPulledAt}` (Backend.md): the first sync sends "null".
+        return None if value in ("null", "") else value
 
 
 def _context(request: HttpRequest) -> DeviceContext:

@@ -424,9 +424,9 @@ def _apply_entry(
         changed = sorted(accepted)
     if applied.scope_key not in actor.scope_keys:
         raise _Reject(ErrorCode.SYNC_RECORD_OUT_OF_SCOPE, "the record would fall outside this device's scope")
-    # Echo only when the stored row is exactly what the device holds (raw, before normalisation):
-    # otherwise the device must receive the server's version on its next pull.
-    is_echo = all(applied.payload.get(k) == raw.get(k) for k in values)
+    # Echo only when the stored row is what the device holds (raw, before normalisation): otherwise
+    # the device must receive the server's version on its next pull.
+    is_echo = all(_same_wire_value(table, k, applied.payload.get(k), raw.get(k)) for k in values)
     writer.stage(
         table=table_name,
         record_id=record_id,
@@ -437,6 +437,14 @@ def _apply_entry(
         echo_device_id=actor.device_id if is_echo else None,
     )
     result.applied_count += 1
+
+
+def _same_wire_value(table: SyncedTable, name: str, stored: Any, sent: Any) -> bool:
+    """Equal on the wire. For text, null and "" are the same: a WatermelonDB app leaves the text
+    columns it does not fill at null, and the server stores "" for no text."""
+    if stored == sent:
+        return True
+    return table.column_by_name[name].type is ColumnType.STRING and stored in (None, "") and sent in (None, "")
 
 
 def _resend(writer: SyncWriter, row: SyncRow, server: dict[str, Any], actor: WriteActor) -> None:

@@ -84,7 +84,13 @@ PASSWORD_HASHERS = [
 REDIS_URL = env_str("FIELDSYNC_REDIS_URL", "")
 CHANNEL_LAYERS: dict[str, Any]
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # The prefix keeps deployments (or test runs) that share one Redis from poking each other's sockets.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("FIELDSYNC_CHANNEL_PREFIX", "asgi")},
+        }
+    }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
