@@ -2,24 +2,62 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 
 from backend.accounts.auth import DeviceBearer
 from backend.core.errors import DomainError
+from backend.core.text import json_make_storable
 from mobile_contract.errors import ErrorCode
 from mobile_contract.features import FEATURE_LEVEL
 
 logger = logging.getLogger(__name__)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} does not fit a double")
+    return value
+
+
+class StorableJsonParser(Parser):
+    """The one way request bodies and query strings enter the API.
+
+    Refuses what JSON.stringify never writes (NaN, Infinity, numbers beyond a double): the request
+    is a 400 before anything applies. Makes every string storable (`json_make_storable`: NUL and
+    lone surrogates become U+FFFD), so one damaged record in a push is handled like any other record
+    instead of failing the database. Text fields are normalised further by the services.
+    """
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = json.loads(request.body, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return json_make_storable(data)  # type: ignore[no-any-return]
+
+    def parse_querydict(
+        self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
+    ) -> dict[str, Any]:
+        return json_make_storable(super().parse_querydict(data, list_fields, request))  # type: ignore[no-any-return]
+
 
 api = NinjaAPI(
     title="fieldsync",
     version=f"1.{FEATURE_LEVEL}",
     urls_namespace="api-v1",
     auth=DeviceBearer(),
+    parser=StorableJsonParser(),
     description="Sync, photos and face candidates for field officers' phones. Errors: {code, message, details}.",
 )
 

@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Final
+from typing import Any, Final
 
 __all__ = [
     "TCVN3_TO_UNICODE",
     "exact_key",
+    "json_make_storable",
     "looks_like_tcvn3",
     "normalize_name",
     "normalize_text",
     "search_key",
     "tcvn3_to_unicode",
+    "text_make_storable",
     "unicode_to_tcvn3",
     "vietnamese_sort_key",
 ]
@@ -50,6 +52,17 @@ _INVISIBLE: Final[dict[int, None]] = {
         "\u00ad",  # soft hyphen
     )
 }
+
+# Control characters (C0, DEL, C1) other than the whitespace ones, which `normalize_text` collapses.
+# NUL arrives as C-string padding of fixed-width legacy fields; none of them means anything in a record.
+_CONTROL: Final[dict[int, None]] = {
+    code: None for code in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if not chr(code).isspace()
+}
+
+# What no database stores: NUL (PostgreSQL text and jsonb refuse it) and lone UTF-16 surrogates
+# (not Unicode scalar values: they cannot be encoded as UTF-8). A paired surrogate from JSON is
+# already one code point by the time it is a Python str, so every surrogate left is a lone one.
+_UNSTORABLE: Final[re.Pattern[str]] = re.compile("[\x00\ud800-\udfff]")
 
 # Name fields only: letters that look like Đ/đ but are not (DOMAIN §4.1.3). ð is a real letter
 # in other languages, so this is never applied to free text.
@@ -88,14 +101,36 @@ def _order_vietnamese_marks(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(out))
 
 
-def normalize_text(s: str) -> str:
-    """Return `s` in NFC without invisible characters, with whitespace collapsed and stripped.
+def text_make_storable(s: str) -> str:
+    """Replace NUL and lone surrogates by U+FFFD, the Unicode replacement character.
 
-    Removes ZWSP, ZWNJ, ZWJ, word joiner, BOM and soft hyphen; turns NBSP and every other
-    Unicode space or line break into one ASCII space; composes Vietnamese letters whose marks
-    came in a non-canonical order. Idempotent.
+    For the edge of the system, which cannot know whether a string is text or an identifier:
+    replacing (not removing) keeps a bad identifier bad ("checks\\x00" never becomes "checks"), and
+    marks where half an emoji was cut off. Every other string comes back unchanged.
     """
-    without_invisible = s.translate(_INVISIBLE)
+    return _UNSTORABLE.sub("\ufffd", s) if _UNSTORABLE.search(s) else s
+
+
+def json_make_storable(value: Any) -> Any:
+    """`text_make_storable` applied to every string (keys too) of parsed JSON; other values as they are."""
+    if isinstance(value, str):
+        return text_make_storable(value)
+    if isinstance(value, dict):
+        return {text_make_storable(str(k)): json_make_storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_make_storable(v) for v in value]
+    return value
+
+
+def normalize_text(s: str) -> str:
+    """Return `s` in NFC without invisible or control characters, with whitespace collapsed and stripped.
+
+    Removes ZWSP, ZWNJ, ZWJ, word joiner, BOM, soft hyphen and the control characters (NUL…);
+    turns NBSP and every other Unicode space or line break into one ASCII space; replaces lone
+    surrogates with U+FFFD; composes Vietnamese letters whose marks came in a non-canonical order.
+    Idempotent.
+    """
+    without_invisible = text_make_storable(s.translate(_INVISIBLE).translate(_CONTROL))
     # str.split() with no argument splits on every Unicode whitespace character, NBSP included.
     collapsed = unicodedata.normalize("NFC", " ".join(without_invisible.split()))
     if any(unicodedata.combining(c) for c in collapsed):  # rare: only then pay for the reordering
