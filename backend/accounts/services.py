@@ -35,6 +35,7 @@ from backend.accounts.models import (
 )
 from backend.audit.services import audit_record
 from backend.core.errors import RateLimited
+from backend.core.text import normalize_text
 
 
 def secret_hash(secret: str) -> str:
@@ -94,6 +95,7 @@ def device_enroll(*, code: str, label: str = "", app_version: str = "") -> Enrol
     Not idempotent: the code works once.
     """
     credential = _new_secret()
+    label, app_version = normalize_text(label), normalize_text(app_version)
     with transaction.atomic():
         enrollment = (
             EnrollmentCode.objects.select_for_update()

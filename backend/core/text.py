@@ -63,6 +63,7 @@ _CONTROL: Final[dict[int, None]] = {
 # (not Unicode scalar values: they cannot be encoded as UTF-8). A paired surrogate from JSON is
 # already one code point by the time it is a Python str, so every surrogate left is a lone one.
 _UNSTORABLE: Final[re.Pattern[str]] = re.compile("[\x00\ud800-\udfff]")
+_LONE_SURROGATE: Final[re.Pattern[str]] = re.compile("[\ud800-\udfff]")
 
 # Name fields only: letters that look like Đ/đ but are not (DOMAIN §4.1.3). ð is a real letter
 # in other languages, so this is never applied to free text.
@@ -102,13 +103,16 @@ def _order_vietnamese_marks(text: str) -> str:
 
 
 def text_make_storable(s: str) -> str:
-    """Replace NUL and lone surrogates by U+FFFD, the Unicode replacement character.
+    """Remove NUL and replace lone surrogates by U+FFFD, the Unicode replacement character.
 
-    For the edge of the system, which cannot know whether a string is text or an identifier:
-    replacing (not removing) keeps a bad identifier bad ("checks\\x00" never becomes "checks"), and
-    marks where half an emoji was cut off. Every other string comes back unchanged.
+    For the edge of the system, which cannot know whether a string is text or an identifier. NUL
+    is C-string padding and means nothing (whatever removing it yields could have been sent as
+    is); a lone surrogate is half a character that was cut off (an emoji split by a substring), so
+    its place is marked. Every other string comes back unchanged.
     """
-    return _UNSTORABLE.sub("\ufffd", s) if _UNSTORABLE.search(s) else s
+    if not _UNSTORABLE.search(s):
+        return s
+    return _LONE_SURROGATE.sub("\ufffd", s.replace("\x00", ""))
 
 
 def json_make_storable(value: Any) -> Any:
@@ -130,7 +134,7 @@ def normalize_text(s: str) -> str:
     surrogates with U+FFFD; composes Vietnamese letters whose marks came in a non-canonical order.
     Idempotent.
     """
-    without_invisible = text_make_storable(s.translate(_INVISIBLE).translate(_CONTROL))
+    without_invisible = text_make_storable(s).translate(_INVISIBLE).translate(_CONTROL)
     # str.split() with no argument splits on every Unicode whitespace character, NBSP included.
     collapsed = unicodedata.normalize("NFC", " ".join(without_invisible.split()))
     if any(unicodedata.combining(c) for c in collapsed):  # rare: only then pay for the reordering

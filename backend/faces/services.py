@@ -19,6 +19,7 @@ from django.utils import timezone
 from backend.accounts.models import Device, Officer
 from backend.audit.services import audit_record
 from backend.core.errors import RateLimited
+from backend.core.text import normalize_text
 from backend.faces import thresholds
 from backend.faces.domain_errors import (
     FaceDecisionInvalid,
@@ -64,7 +65,7 @@ def face_search_start(
     """
     from media_store.models import Upload
 
-    case_reference = case_reference.strip()
+    case_reference = normalize_text(case_reference)
     if purpose not in SearchPurpose.values or not case_reference:
         raise FaceSearchPurposeInvalid(details={"purposes": list(SearchPurpose.values)})
     sha256 = photo_sha256.lower()
@@ -230,7 +231,7 @@ def face_candidate_decide(
         raise FaceSearchNotFound()
     with transaction.atomic():
         made, created = CandidateDecision.objects.get_or_create(
-            candidate=candidate, officer=officer, defaults={"decision": decision, "note": note}
+            candidate=candidate, officer=officer, defaults={"decision": decision, "note": normalize_text(note)}
         )
         if not created:
             raise FaceDecisionInvalid("You already recorded a decision on this candidate.")

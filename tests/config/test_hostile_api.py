@@ -2,9 +2,9 @@
 
 The device's bodies are JSON that a WatermelonDB phone (or anyone holding its token) sends. JSON
 text that no JSON.stringify produces (NaN, Infinity, numbers overflowing a double) is refused whole;
-strings the database cannot store (lone UTF-16 surrogates — half an emoji cut by a substring — and
-NUL) are made storable with U+FFFD at the edge, so one such record neither fails the batch nor the
-server.
+strings the database cannot store are made storable at the edge (NUL removed; a lone UTF-16
+surrogate — half an emoji cut by a substring — becomes U+FFFD), so one such record neither fails
+the batch nor the server.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def test_a_lone_surrogate_in_one_record_is_replaced_and_the_whole_batch_applies(
     assert notes == {uuid.UUID(cut_emoji["id"]): "gặp lúc 6h \ufffd", uuid.UUID(intact["id"]): "bình thường"}
 
 
-def test_nul_in_a_pushed_text_field_is_stored_as_a_replacement_character() -> None:
+def test_nul_in_a_pushed_text_field_is_removed() -> None:
     phone = Phone()
     record = check_record(notes="a\x00b", location_text="Cửa khẩu\x00")
 
@@ -90,25 +90,26 @@ def test_nul_in_a_pushed_text_field_is_stored_as_a_replacement_character() -> No
     assert response.status_code == 200, response.content
     assert response.json()["experimentalRejectedIds"] == {}
     check = Check.objects.get(pk=record["id"])
-    assert (check.notes, check.location_text) == ("a\ufffdb", "Cửa khẩu\ufffd")
+    assert (check.notes, check.location_text) == ("ab", "Cửa khẩu")
 
 
-def test_nul_in_a_table_name_and_a_record_key_is_rejected_and_quarantined_storably() -> None:
+def test_nul_and_surrogates_in_table_names_ids_and_keys_are_rejected_and_quarantined_storably() -> None:
     phone = Phone()
     record = {**check_record(purpose="NOT_A_PURPOSE"), "bogus\x00": "\x00"}
-    body = orjson.dumps({"changes": {"checks": {"created": [record]}, "checks\x00": {"deleted": ["a\x00"]}}})
+    body = orjson.dumps({"changes": {"checks": {"created": [record]}, "nope\x00": {"deleted": ["a\x00"]}}})
+    body = body.replace(b'"nope', b'"\\udc00nope').replace(b'"a', b'"\\ud800a')
 
     response = phone.push_bytes(body)
 
     assert response.status_code == 200, response.content
-    assert response.json()["experimentalRejectedIds"] == {"checks": [record["id"]], "checks\ufffd": ["a\ufffd"]}
+    assert response.json()["experimentalRejectedIds"] == {"checks": [record["id"]], "\ufffdnope": ["\ufffda"]}
     stored = {(q.table, q.record_id, q.code) for q in QuarantinedRecord.objects.all()}
     assert stored == {
         ("checks", record["id"], "sync_record_invalid"),
-        ("checks\ufffd", "a\ufffd", "sync_table_unknown"),
+        ("\ufffdnope", "\ufffda", "sync_table_unknown"),
     }
     payload = QuarantinedRecord.objects.get(table="checks").payload
-    assert payload["bogus\ufffd"] == "\ufffd"
+    assert payload["bogus"] == ""
 
 
 def test_nul_in_a_query_parameter_is_an_answer_not_a_5xx() -> None:
@@ -119,9 +120,9 @@ def test_nul_in_a_query_parameter_is_an_answer_not_a_5xx() -> None:
 
     assert by_name.status_code == 200, by_name.content
     assert by_name.json()["candidates"] == []
-    assert by_number.status_code == 422, by_number.content  # no longer 12 digits: a name with too few letters
+    assert by_number.status_code == 422, by_number.content  # the NUL is dropped: 11 digits
     assert by_number.json() == {
         "code": "validation_error",
-        "message": "Type at least two letters of the name.",
+        "message": "An ID number has 12 digits.",
         "details": {"field": "q"},
     }

@@ -17,8 +17,8 @@ def test_normalize_text_replaces_a_lone_surrogate_and_is_idempotent() -> None:
     assert once.encode("utf-8") == "gặp lúc 6h �".encode()
 
 
-def test_storable_json_replaces_nul_and_surrogates_in_keys_and_values_only() -> None:
-    parsed = {"id\x00": ["a\x00", "\udc00", 1.5, None, True, {"ok": "Nguyễn"}]}
+def test_storable_json_drops_nul_and_replaces_surrogates_in_keys_and_values_only() -> None:
+    parsed = {"id\x00": ["a\x00b", "\udc00", 1.5, None, True, {"ok": "Nguyễn"}]}
 
-    assert json_make_storable(parsed) == {"id\ufffd": ["a\ufffd", "\ufffd", 1.5, None, True, {"ok": "Nguyễn"}]}
+    assert json_make_storable(parsed) == {"id": ["ab", "\ufffd", 1.5, None, True, {"ok": "Nguyễn"}]}
     assert text_make_storable("Nguyễn") == "Nguyễn"
