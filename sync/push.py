@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from backend.accounts.models import Device, Officer
@@ -72,6 +72,13 @@ class _Reject(Exception):
         super().__init__(message)
 
 
+_DUPLICATE_MESSAGE = "the record appears more than once in this push"
+
+
+def _is_duplicate(exc: _Reject) -> bool:
+    return exc.message == _DUPLICATE_MESSAGE
+
+
 def sync_push(
     *,
     device: Device,
@@ -113,37 +120,45 @@ def sync_push(
                     device=device, record_id__in=[i for _, _, i, _ in entries if isinstance(i, str)]
                 )
             }
+            seen: set[tuple[str, str]] = set()
             for table_name, operation, record_id, raw in entries:
-                savepoint = transaction.savepoint()
+                key = (table_name, str(record_id))
                 try:
-                    _apply_entry(
-                        writer=writer,
-                        result=result,
-                        actor=actor,
-                        device=device,
-                        officer=officer,
-                        checkpoint=checkpoint,
-                        table_name=table_name,
-                        operation=operation,
-                        record_id=record_id,
-                        raw=raw,
-                        row=rows.get((table_name, str(record_id))),
-                        log=logs.get((table_name, str(record_id))),
-                    )
-                    transaction.savepoint_commit(savepoint)
-                except (_Reject, RecordRejected, DomainError, IntegrityError, ValueError, TypeError) as exc:
-                    transaction.savepoint_rollback(savepoint)
-                    writer.staged.pop((table_name, str(record_id)), None)
+                    if key in seen:  # its first occurrence stands; never apply a record twice in one seq
+                        raise _Reject(ErrorCode.SYNC_RECORD_INVALID, _DUPLICATE_MESSAGE)
+                    seen.add(key)
+                    # A savepoint per record: a database refusal rolls back this record only (and
+                    # atomic, unlike a bare savepoint_rollback, clears the broken-transaction flag).
+                    with transaction.atomic():
+                        _apply_entry(
+                            writer=writer,
+                            result=result,
+                            actor=actor,
+                            device=device,
+                            officer=officer,
+                            checkpoint=checkpoint,
+                            table_name=table_name,
+                            operation=operation,
+                            record_id=record_id,
+                            raw=raw,
+                            row=rows.get(key),
+                            log=logs.get(key),
+                        )
+                except (_Reject, RecordRejected, DomainError, IntegrityError, DataError, ValueError, TypeError) as exc:
+                    if not (isinstance(exc, _Reject) and _is_duplicate(exc)):  # keep the first occurrence's row
+                        writer.staged.pop(key, None)
                     code, message = _code_message(exc)
                     rid = str(record_id)
-                    result.rejected_ids.setdefault(table_name, []).append(rid)
+                    rejected = result.rejected_ids.setdefault(table_name, [])
+                    if rid not in rejected:
+                        rejected.append(rid)
                     result.rejections.append(Rejection(table=table_name, id=rid, code=code, message=message))
                     quarantine.append(
                         QuarantinedRecord(
                             created_at=timezone.now(),
                             device=device,
                             officer=officer,
-                            table=table_name,
+                            table=table_name[:64],
                             record_id=rid[:64],
                             operation=operation,
                             code=code,
@@ -223,6 +238,8 @@ def _code_message(exc: Exception) -> tuple[str, str]:
         return str(exc.code), exc.message
     if isinstance(exc, DomainError):
         return str(exc.code), exc.message
+    if isinstance(exc, IntegrityError | DataError):  # its text names tables and constraints: not for the device
+        return str(ErrorCode.SYNC_RECORD_INVALID), "the server could not store this record"
     return str(ErrorCode.SYNC_RECORD_INVALID), str(exc) or exc.__class__.__name__
 
 

@@ -470,10 +470,17 @@ def _uuid_list(value: Any) -> list[uuid.UUID]:
 
 
 def _record_uuid(record_id: str) -> uuid.UUID:
+    """The UUID a record id spells, in its one canonical spelling (lower case, hyphenated).
+
+    Any other spelling (upper case, no hyphens) would name an existing row under a second SyncRow
+    id, and the device would hold the record twice; so it is refused like a malformed id.
+    """
     parsed = _uuid_or_none(record_id)
-    if parsed is None:
+    if parsed is None or str(parsed) != record_id:
         raise RecordRejected(
-            "record id must be a UUID", code=ErrorCode.SYNC_RECORD_ID_INVALID, details={"id": record_id}
+            "record id must be a UUID in lower case with hyphens",
+            code=ErrorCode.SYNC_RECORD_ID_INVALID,
+            details={"id": record_id},
         )
     return parsed
 
