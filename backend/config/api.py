@@ -7,6 +7,8 @@ import logging
 import math
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
@@ -78,6 +80,17 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespo
         for e in exc.errors
     ]
     return _envelope(request, 422, ErrorCode.VALIDATION_ERROR, "The request is not valid.", {"errors": errors})
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_request_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return _envelope(
+        request,
+        413,
+        ErrorCode.SYNC_PAYLOAD_TOO_LARGE,
+        "The request body is too large; split it.",
+        {"max_bytes": settings.DATA_UPLOAD_MAX_MEMORY_SIZE},
+    )
 
 
 @api.exception_handler(AuthenticationError)

@@ -126,3 +126,58 @@ def test_nul_in_a_query_parameter_is_an_answer_not_a_5xx() -> None:
         "message": "An ID number has 12 digits.",
         "details": {"field": "q"},
     }
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/api/v1/no-such-thing", 404, "not_found"),
+        ("GET", "/api/v1/media/uploads/not-a-uuid", 404, "not_found"),
+        ("PATCH", "/api/v1/media/uploads/not-a-uuid", 404, "not_found"),
+        ("PUT", "/api/v1/sync/pull", 405, "validation_error"),
+        ("DELETE", "/api/v1/auth/login", 405, "validation_error"),
+        ("GET", "/api/v1/media/uploads/" + str(uuid.UUID(int=1)), 405, "validation_error"),
+    ],
+)
+def test_answers_django_or_ninja_give_under_api_are_the_envelope_too(
+    method: str, path: str, status: int, code: str
+) -> None:
+    phone = Phone()
+
+    response = phone.client.generic(
+        method, path, headers={"Authorization": f"Bearer {phone.token}", "Tus-Resumable": "1.0.0"}
+    )
+
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == code
+    assert set(response.json()) == {"code", "message", "details"}
+
+
+def test_a_push_over_the_request_size_limit_is_a_413_envelope_and_applies_nothing(settings: Any) -> None:
+    phone = Phone()
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 50_000
+    body = push_body([check_record(notes="x" * 20_000) for _ in range(3)])
+
+    response = phone.push_bytes(body)
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "code": "sync_payload_too_large",
+        "message": "The request body is too large; split it.",
+        "details": {"max_bytes": 50_000},
+    }
+    assert Check.objects.count() == 0
+
+
+def test_a_push_of_a_few_megabytes_of_records_is_accepted() -> None:
+    phone = Phone()
+    records = [check_record(notes="ghi chú dài " * 1_000) for _ in range(300)]
+    body = push_body(records)
+    assert len(body) > 3 * 1024 * 1024  # above Django's 2.5 MB default
+
+    response = phone.push_bytes(body)
+
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["experimentalRejectedIds"] == {}
+    assert Check.objects.count() == 300
