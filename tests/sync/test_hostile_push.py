@@ -130,3 +130,46 @@ def test_a_record_the_database_refuses_is_rejected_alone_without_database_text(u
     assert set(Unit.objects.values_list("code", flat=True)) == {"UA", "UB"}
     assert Check.objects.filter(pk=good["id"]).exists()
     assert QuarantinedRecord.objects.get().record_id == "dup"
+
+
+@pytest.mark.parametrize(
+    ("method", "query"),
+    [
+        ("GET", "schema_version=2147483648"),
+        ("GET", "last_pulled_at=9223372036854775808"),
+        ("GET", "schema_version=99999999999999999999999"),
+        ("POST", "last_pulled_at=9223372036854775808"),
+    ],
+)
+def test_an_integer_query_parameter_beyond_what_the_database_holds_is_a_422(method: str, query: str) -> None:
+    phone = Phone()
+    path = "/api/v1/sync/" + ("pull" if method == "GET" else "push") + "?" + query
+
+    response = phone.client.generic(
+        method,
+        path,
+        data=b'{"changes": {}}',
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {phone.token}"},
+    )
+
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "validation_error"
+    assert response.json()["details"]["errors"][0]["loc"][0] == "query"
+
+
+@pytest.mark.parametrize("key", ["k" * 129, "caf\u00e9", "a b", "tab\there"])
+def test_an_idempotency_key_that_is_not_1_to_128_visible_ascii_characters_is_a_422(key: str) -> None:
+    phone = Phone()
+
+    response = phone.client.post(
+        f"/api/v1/sync/push?last_pulled_at={phone.cursor}",
+        data=orjson.dumps({"changes": {"checks": {"created": [check_record()]}}}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {phone.token}", "Idempotency-Key": key},
+    )
+
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "validation_error"
+    assert response.json()["details"] == {"header": "Idempotency-Key", "max_length": 128}
+    assert Check.objects.count() == 0
