@@ -214,11 +214,21 @@ def token_refresh(*, refresh_token: str) -> TokenPair:
             raise TokenInvalid()
         if token.device.status in {DeviceStatus.REVOKED, DeviceStatus.WIPED}:
             raise DeviceWipeRequired()
-        if token.revoked_at is not None or token.expires_at <= timezone.now() or not token.officer.is_active:
+        if (
+            token.revoked_at is not None
+            or token.expires_at <= timezone.now()
+            or not _officer_may_use(officer=token.officer, device=token.device)
+        ):
             raise TokenInvalid()
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         return _issue_pair(device=token.device, officer=token.officer)
+
+
+def _officer_may_use(*, officer: Officer, device: Device) -> bool:
+    """The login rule, rechecked on every token use: an officer moved to another unit, or no longer
+    in a field role, keeps no access to the old unit's device (its scope is the unit's)."""
+    return officer.is_active and officer.is_field_officer and officer.unit_id == device.unit_id
 
 
 @dataclass(frozen=True)
@@ -240,7 +250,7 @@ def device_context_for_access_token(*, token: str) -> DeviceContext:
         raise TokenInvalid()
     if row.device.status in {DeviceStatus.REVOKED, DeviceStatus.WIPED}:
         raise DeviceWipeRequired()
-    if row.revoked_at is not None or not row.officer.is_active:
+    if row.revoked_at is not None or not _officer_may_use(officer=row.officer, device=row.device):
         raise TokenInvalid()
     if row.expires_at <= timezone.now():
         raise TokenExpired()

@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 
 from backend.accounts import services
-from backend.accounts.models import Device
-from tests.conftest import make_unit
+from backend.accounts.models import Device, DeviceToken
+from tests.conftest import make_device_session, make_officer, make_unit
 
 pytestmark = pytest.mark.django_db
 
@@ -33,3 +33,27 @@ def test_an_enrolled_devices_label_and_app_version_are_stored_nfc_without_invisi
     assert response.status_code == 200, response.content
     device = Device.objects.get(pk=response.json()["device_id"])
     assert (device.label, device.app_version) == ("Điện thoại số 3", "1.4.0")
+
+
+def _moved(officer: Any) -> None:
+    officer.unit = make_unit(code="OTHER", communes=("20236",))
+    officer.save(update_fields=["unit"])
+
+
+def _made_auditor(officer: Any) -> None:
+    officer.role = "auditor"
+    officer.save(update_fields=["role"])
+
+
+@pytest.mark.parametrize("change", [_moved, _made_auditor], ids=["moved_to_another_unit", "no_longer_field_role"])
+def test_an_officer_no_longer_allowed_on_the_device_loses_its_access_and_refresh_tokens(change: Any) -> None:
+    officer = make_officer(username="patrol.moved", unit=make_unit(code="HN", communes=("20215",)))
+    pair = make_device_session(officer=officer)
+    change(officer)
+
+    pulled = Client().get("/api/v1/sync/pull", headers={"Authorization": f"Bearer {pair.access_token}"})
+    refreshed = post("/api/v1/auth/refresh", {"refresh_token": pair.refresh_token})
+
+    assert (pulled.status_code, pulled.json()["code"]) == (401, "token_invalid")
+    assert (refreshed.status_code, refreshed.json()["code"]) == (401, "token_invalid")
+    assert DeviceToken.objects.filter(officer=officer).count() == 2  # no new pair issued
