@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -157,10 +158,12 @@ def _issue_pair(*, device: Device, officer: Officer) -> TokenPair:
     )
 
 
-def _login_rate_check(*, username: str, device_id: str) -> None:
+def login_rate_check(*, username: str, where: str) -> None:
+    """Count a login attempt for `username` at `where` (a device, the console); raise RateLimited
+    past FIELDSYNC_LOGIN_RATE_PER_MINUTE. Counted before the password is checked."""
     from django.core.cache import cache
 
-    key = f"login-rate:{secret_hash(username.lower() + '|' + device_id)}"
+    key = f"login-rate:{secret_hash(normalize_text(username).casefold() + '|' + where)}"
     added = cache.add(key, 1, timeout=60)
     count = 1 if added else cache.incr(key)
     if count > settings.FIELDSYNC_LOGIN_RATE_PER_MINUTE:
@@ -173,8 +176,11 @@ def officer_login(*, device_id: str, device_credential: str, username: str, pass
     Raises DeviceCredentialInvalid, DeviceWipeRequired, LoginFailed, OfficerNotAllowedOnDevice,
     RateLimited. Audited (success and failure, without the password).
     """
-    _login_rate_check(username=username, device_id=device_id)
-    device = Device.objects.filter(pk=device_id).select_related("unit").first() if _is_uuid(device_id) else None
+    # One device however its id is spelled (upper case, no hyphens…): else each spelling was a fresh
+    # allowance of password guesses.
+    canonical_id = str(uuid.UUID(device_id)) if _is_uuid(device_id) else device_id
+    login_rate_check(username=username, where=f"device:{canonical_id}")
+    device = Device.objects.filter(pk=canonical_id).select_related("unit").first() if _is_uuid(device_id) else None
     if device is None or not device.credential_hash:
         raise DeviceCredentialInvalid()
     if not secrets.compare_digest(device.credential_hash, secret_hash(device_credential)):
@@ -300,8 +306,6 @@ def device_wipe_acknowledge(*, device: Device) -> None:
 
 
 def _is_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:

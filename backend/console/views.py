@@ -31,7 +31,7 @@ from backend.accounts.models import Device, DeviceStatus, Officer, Role, Unit
 from backend.audit.services import audit_chain_verify
 from backend.console import selectors
 from backend.console.services import console_bridge_run, console_session_record
-from backend.core.errors import DomainError
+from backend.core.errors import DomainError, RateLimited
 from backend.core.text import normalize_text
 from sync import review as review_services
 from sync.models import QuarantineStatus, ReviewStatus
@@ -88,6 +88,15 @@ def _fail(request: HttpRequest, exc: DomainError) -> None:
 
 
 class ConsoleAuthenticationForm(AuthenticationForm):
+    def clean(self) -> dict[str, Any]:
+        # Counted before the password is checked, like a device login: the console's accounts are
+        # the most powerful ones, and Django's LoginView has no limit of its own.
+        try:
+            account_services.login_rate_check(username=str(self.data.get("username", "")), where="console")
+        except RateLimited:
+            raise forms.ValidationError("Too many login attempts; wait a minute.", code="rate_limited")
+        return super().clean()
+
     def confirm_login_allowed(self, user: Any) -> None:
         super().confirm_login_allowed(user)
         if not _may_read(cast(Officer, user)):

@@ -57,3 +57,27 @@ def test_an_officer_no_longer_allowed_on_the_device_loses_its_access_and_refresh
     assert (pulled.status_code, pulled.json()["code"]) == (401, "token_invalid")
     assert (refreshed.status_code, refreshed.json()["code"]) == (401, "token_invalid")
     assert DeviceToken.objects.filter(officer=officer).count() == 2  # no new pair issued
+
+
+def test_the_login_rate_limit_counts_every_spelling_of_the_device_id_as_one_device(settings: Any) -> None:
+    settings.FIELDSYNC_LOGIN_RATE_PER_MINUTE = 3
+    unit = make_unit(code="HN", communes=("20215",))
+    make_officer(username="patrol.target", unit=unit)
+    enrolled = services.device_enroll(code=services.enrollment_code_issue(actor=None, unit=unit).code)
+    device_id = str(enrolled.device.id)
+    spellings = [device_id, device_id.upper(), device_id.replace("-", ""), device_id.replace("-", "").upper()]
+
+    answers = [
+        post(
+            "/api/v1/auth/login",
+            {
+                "device_id": spelling,
+                "device_credential": enrolled.device_credential,
+                "username": "patrol.target",
+                "password": "guess",
+            },
+        ).json()["code"]
+        for spelling in spellings
+    ]
+
+    assert answers == ["login_failed", "login_failed", "login_failed", "rate_limited"]
