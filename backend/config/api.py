@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 from typing import Any
 
 from django.conf import settings
@@ -17,22 +15,11 @@ from ninja.parser import Parser
 
 from backend.accounts.auth import DeviceBearer
 from backend.core.errors import DomainError
-from backend.core.text import json_make_storable
+from backend.core.text import json_loads_storable, json_make_storable
 from mobile_contract.errors import ErrorCode
 from mobile_contract.features import FEATURE_LEVEL
 
 logger = logging.getLogger(__name__)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} does not fit a double")
-    return value
 
 
 class StorableJsonParser(Parser):
@@ -45,8 +32,7 @@ class StorableJsonParser(Parser):
     """
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
-        data = json.loads(request.body, parse_constant=_refuse_constant, parse_float=_finite_float)
-        return json_make_storable(data)  # type: ignore[no-any-return]
+        return json_loads_storable(request.body)  # type: ignore[no-any-return]
 
     def parse_querydict(
         self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest

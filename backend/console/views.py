@@ -32,7 +32,7 @@ from backend.audit.services import audit_chain_verify
 from backend.console import selectors
 from backend.console.services import console_bridge_run, console_session_record
 from backend.core.errors import DomainError, RateLimited
-from backend.core.text import normalize_text
+from backend.core.text import json_loads_storable, normalize_text
 from sync import review as review_services
 from sync.models import QuarantineStatus, ReviewStatus
 from sync.registry_bridge import services as bridge_services
@@ -223,7 +223,7 @@ def _edited_value(raw: str, like: Any) -> Any:
     if isinstance(like, str) or like is None:
         return text
     try:
-        return json.loads(text)
+        return json_loads_storable(text)
     except ValueError:
         return text
 
@@ -310,7 +310,7 @@ def quarantine_act(request: HttpRequest, item_id: str) -> HttpResponse:
             messages.error(request, "Choose replay or discard.")
             return redirect("console:quarantine")
         try:
-            fixed = json.loads(request.POST.get("payload", "") or "{}")
+            fixed = json_loads_storable(request.POST.get("payload", "") or "{}")
         except ValueError:
             messages.error(request, "The fixed payload is not valid JSON.")
             return redirect("console:quarantine")

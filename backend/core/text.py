@@ -20,6 +20,8 @@ which Latin-1 reads as a soft hyphen, and `normalize_text` removes soft hyphens.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import unicodedata
 from typing import Any, Final
@@ -27,6 +29,7 @@ from typing import Any, Final
 __all__ = [
     "TCVN3_TO_UNICODE",
     "exact_key",
+    "json_loads_storable",
     "json_make_storable",
     "looks_like_tcvn3",
     "normalize_name",
@@ -124,6 +127,26 @@ def json_make_storable(value: Any) -> Any:
     if isinstance(value, list):
         return [json_make_storable(v) for v in value]
     return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} does not fit a double")
+    return value
+
+
+def json_loads_storable(data: str | bytes) -> Any:
+    """Parse JSON as JSON.stringify writes it, every string made storable (`json_make_storable`).
+
+    Raises ValueError for what JSON.stringify never writes and no JSON column stores: NaN,
+    Infinity, numbers beyond a double (1e999), as well as for text that is not JSON.
+    """
+    return json_make_storable(json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float))
 
 
 def normalize_text(s: str) -> str:
