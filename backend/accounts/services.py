@@ -96,7 +96,8 @@ def device_enroll(*, code: str, label: str = "", app_version: str = "") -> Enrol
     Not idempotent: the code works once.
     """
     credential = _new_secret()
-    label, app_version = normalize_text(label), normalize_text(app_version)
+    # Kept to the columns' lengths after NFC, which can lengthen text (composition exclusions).
+    label, app_version = normalize_text(label)[:200], normalize_text(app_version)[:64]
     with transaction.atomic():
         enrollment = (
             EnrollmentCode.objects.select_for_update()

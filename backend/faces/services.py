@@ -43,6 +43,7 @@ from sync.writer import sync_transaction
 logger = logging.getLogger(__name__)
 
 TOP_K = 10
+CASE_REFERENCE_MAX_CHARS = 128  # FaceSearch.case_reference
 MODEL_NAME = "dlib_face_recognition_resnet_model_v1 (face_recognition 1.3, HOG detector, 5-point landmarks)"
 
 
@@ -68,6 +69,11 @@ def face_search_start(
     case_reference = normalize_text(case_reference)
     if purpose not in SearchPurpose.values or not case_reference:
         raise FaceSearchPurposeInvalid(details={"purposes": list(SearchPurpose.values)})
+    if len(case_reference) > CASE_REFERENCE_MAX_CHARS:  # NFC can lengthen text: checked after it
+        raise FaceSearchPurposeInvalid(
+            f"The case reference is longer than {CASE_REFERENCE_MAX_CHARS} characters.",
+            details={"max_length": CASE_REFERENCE_MAX_CHARS},
+        )
     sha256 = photo_sha256.lower()
     # The probe must have been uploaded (completely) by a device of the officer's unit.
     if not Upload.objects.filter(photo__sha256=sha256, device__unit_id=device.unit_id).exists():

@@ -81,3 +81,16 @@ def test_the_login_rate_limit_counts_every_spelling_of_the_device_id_as_one_devi
     ]
 
     assert answers == ["login_failed", "login_failed", "login_failed", "rate_limited"]
+
+
+def test_an_enrollment_label_that_grows_under_nfc_is_kept_to_its_column_length() -> None:
+    issued = services.enrollment_code_issue(actor=None, unit=make_unit(), label="phone")
+
+    response = post(
+        "/api/v1/devices/enroll",
+        {"enrollment_code": issued.code, "label": "\ufb2c" * 200, "app_version": "\ufb2c" * 64},
+    )
+
+    assert response.status_code == 200, response.content
+    device = Device.objects.get(pk=response.json()["device_id"])
+    assert (len(device.label), len(device.app_version)) == (200, 64)

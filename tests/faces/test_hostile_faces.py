@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from typing import Any
 
@@ -92,3 +93,17 @@ def test_a_decision_note_is_stored_nfc_without_invisible_or_control_characters(s
 
     assert response.status_code == 200, response.content
     assert list(CandidateDecision.objects.values_list("note", flat=True)) == ["Không phải người này"]
+
+
+def test_a_case_reference_that_grows_past_128_characters_under_nfc_is_refused_without_a_search(session: Any) -> None:
+    client = Client()
+    sha256 = uploaded_probe(client, session)
+    expanding = "\ufb2c" * 128  # a composition exclusion: NFC writes each as 3 code points
+    assert len(unicodedata.normalize("NFC", expanding)) == 384
+
+    response = start(client, session, sha256, expanding)
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "face_search_purpose_invalid"
+    assert response.json()["details"]["max_length"] == 128
+    assert FaceSearch.objects.count() == 0
