@@ -140,13 +140,25 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_INT64_LIMIT: Final[int] = 2**63
+
+
+def _int64_or_double(text: str) -> int | float:
+    """An integer beyond 64 bits is read as the double JSON.parse reads (orjson, SQL and the phone
+    hold no more); validation then judges it like any other out-of-range number."""
+    value = int(text)
+    return value if -_INT64_LIMIT <= value < _INT64_LIMIT else _finite_float(text)
+
+
 def json_loads_storable(data: str | bytes) -> Any:
     """Parse JSON as JSON.stringify writes it, every string made storable (`json_make_storable`).
 
     Raises ValueError for what JSON.stringify never writes and no JSON column stores: NaN,
-    Infinity, numbers beyond a double (1e999), as well as for text that is not JSON.
+    Infinity, numbers beyond a double (1e999), as well as for text that is not JSON. Integers
+    beyond 64 bits become doubles, as JSON.parse reads them.
     """
-    return json_make_storable(json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float))
+    parsed = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_int64_or_double)
+    return json_make_storable(parsed)
 
 
 def normalize_text(s: str) -> str:

@@ -181,3 +181,16 @@ def test_a_push_of_a_few_megabytes_of_records_is_accepted() -> None:
     assert response.status_code == 200, response.content[:300]
     assert response.json()["experimentalRejectedIds"] == {}
     assert Check.objects.count() == 300
+
+
+def test_an_integer_beyond_64_bits_in_one_record_is_rejected_alone() -> None:
+    phone = Phone()
+    huge, good = check_record(), check_record()
+    body = push_body([huge, good]).replace(b'"captured_at":1756715400000', b'"captured_at":' + b"9" * 30, 1)
+    assert b"9" * 30 in body
+
+    response = phone.push_bytes(body)
+
+    assert response.status_code == 200, response.content
+    assert response.json()["experimentalRejectedIds"] == {"checks": [huge["id"]]}
+    assert list(Check.objects.values_list("id", flat=True)) == [uuid.UUID(good["id"])]
