@@ -96,8 +96,8 @@ def test_nul_in_a_pushed_text_field_is_removed() -> None:
 def test_nul_and_surrogates_in_table_names_ids_and_keys_are_rejected_and_quarantined_storably() -> None:
     phone = Phone()
     record = {**check_record(purpose="NOT_A_PURPOSE"), "bogus\x00": "\x00"}
-    body = orjson.dumps({"changes": {"checks": {"created": [record]}, "nope\x00": {"deleted": ["a\x00"]}}})
-    body = body.replace(b'"nope', b'"\\udc00nope').replace(b'"a', b'"\\ud800a')
+    body = orjson.dumps({"changes": {"checks": {"created": [record]}, "TABLE\x00": {"deleted": ["ID\x00"]}}})
+    body = body.replace(b'"TABLE', b'"\\udc00nope').replace(b'"ID', b'"\\ud800a')  # JSON escapes
 
     response = phone.push_bytes(body)
 
