@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from backend.accounts.models import Device, Officer
@@ -73,7 +73,12 @@ class _Reject(Exception):
 
 
 # What rejects one record (and not the whole push).
-_REJECTABLE = (_Reject, RecordRejected, DomainError, IntegrityError, ValueError, TypeError)
+_REJECTABLE = (_Reject, RecordRejected, DomainError, IntegrityError, DataError, ValueError, TypeError)
+_DUPLICATE_MESSAGE = "the record appears more than once in this push"
+
+
+def _is_duplicate(exc: Exception) -> bool:
+    return isinstance(exc, _Reject) and exc.message == _DUPLICATE_MESSAGE
 
 
 def sync_push(
@@ -119,6 +124,7 @@ def sync_push(
             }
 
             def apply(table_name: str, operation: str, record_id: Any, raw: Any) -> None:
+                key = (table_name, str(record_id))
                 _apply_entry(
                     writer=writer,
                     result=result,
@@ -130,45 +136,52 @@ def sync_push(
                     operation=operation,
                     record_id=record_id,
                     raw=raw,
-                    row=rows.get((table_name, str(record_id))),
-                    log=logs.get((table_name, str(record_id))),
+                    row=rows.get(key),
+                    log=logs.get(key),
                 )
 
             # First the whole batch under one savepoint: a savepoint and its release per record were
-            # half of the SQL of a push of new records. A bad record is the exception: if one fails,
-            # everything this pass did (rows, review items, staged changes, outcomes) is rolled back
-            # and the batch is applied again record by record below, each under its own savepoint,
-            # so the bad record is rejected and quarantined alone exactly as before.
-            batch = transaction.savepoint()
-            try:
-                for entry in entries:
-                    apply(*entry)
-                transaction.savepoint_commit(batch)
-                remaining = []
-            except _REJECTABLE:
-                transaction.savepoint_rollback(batch)
-                writer.staged.clear()  # nothing was staged before this pass
-                result.conflicts.clear()
-                result.applied_count = 0
-                remaining = entries
-            for table_name, operation, record_id, raw in remaining:
-                savepoint = transaction.savepoint()
+            # half of the SQL of a push of new records. A bad record (or a record sent twice) is the
+            # exception: then everything this pass did (rows, review items, staged changes, outcomes)
+            # is rolled back and the batch is applied again record by record below, each under its
+            # own savepoint, so the bad record is rejected and quarantined alone. `atomic` (unlike a
+            # bare savepoint_rollback) also clears the broken-transaction flag after a database error.
+            keys = [(t, str(i)) for t, _, i, _ in entries]
+            remaining = entries
+            if len(set(keys)) == len(keys):
                 try:
-                    apply(table_name, operation, record_id, raw)
-                    transaction.savepoint_commit(savepoint)
+                    with transaction.atomic():
+                        for entry in entries:
+                            apply(*entry)
+                    remaining = []
+                except _REJECTABLE:
+                    writer.staged.clear()  # nothing was staged before this pass
+                    result.conflicts.clear()
+                    result.applied_count = 0
+            seen: set[tuple[str, str]] = set()
+            for table_name, operation, record_id, raw in remaining:
+                key = (table_name, str(record_id))
+                try:
+                    if key in seen:  # its first occurrence stands; never apply a record twice in one seq
+                        raise _Reject(ErrorCode.SYNC_RECORD_INVALID, _DUPLICATE_MESSAGE)
+                    seen.add(key)
+                    with transaction.atomic():
+                        apply(table_name, operation, record_id, raw)
                 except _REJECTABLE as exc:
-                    transaction.savepoint_rollback(savepoint)
-                    writer.staged.pop((table_name, str(record_id)), None)
+                    if not _is_duplicate(exc):  # keep the first occurrence's row
+                        writer.staged.pop(key, None)
                     code, message = _code_message(exc)
                     rid = str(record_id)
-                    result.rejected_ids.setdefault(table_name, []).append(rid)
+                    rejected = result.rejected_ids.setdefault(table_name, [])
+                    if rid not in rejected:
+                        rejected.append(rid)
                     result.rejections.append(Rejection(table=table_name, id=rid, code=code, message=message))
                     quarantine.append(
                         QuarantinedRecord(
                             created_at=timezone.now(),
                             device=device,
                             officer=officer,
-                            table=table_name,
+                            table=table_name[:64],
                             record_id=rid[:64],
                             operation=operation,
                             code=code,
@@ -268,6 +281,8 @@ def _code_message(exc: Exception) -> tuple[str, str]:
         return str(exc.code), exc.message
     if isinstance(exc, DomainError):
         return str(exc.code), exc.message
+    if isinstance(exc, IntegrityError | DataError):  # its text names tables and constraints: not for the device
+        return str(ErrorCode.SYNC_RECORD_INVALID), "the server could not store this record"
     return str(ErrorCode.SYNC_RECORD_INVALID), str(exc) or exc.__class__.__name__
 
 

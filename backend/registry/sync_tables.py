@@ -470,10 +470,17 @@ def _uuid_list(value: Any) -> list[uuid.UUID]:
 
 
 def _record_uuid(record_id: str) -> uuid.UUID:
+    """The UUID a record id spells, in its one canonical spelling (lower case, hyphenated).
+
+    Any other spelling (upper case, no hyphens) would name an existing row under a second SyncRow
+    id, and the device would hold the record twice; so it is refused like a malformed id.
+    """
     parsed = _uuid_or_none(record_id)
-    if parsed is None:
+    if parsed is None or str(parsed) != record_id:
         raise RecordRejected(
-            "record id must be a UUID", code=ErrorCode.SYNC_RECORD_ID_INVALID, details={"id": record_id}
+            "record id must be a UUID in lower case with hyphens",
+            code=ErrorCode.SYNC_RECORD_ID_INVALID,
+            details={"id": record_id},
         )
     return parsed
 
@@ -543,13 +550,25 @@ def _coordinate(values: Mapping[str, Any], name: str, *, limit: float) -> float 
     return float(value)
 
 
-def _existing_person(values: Mapping[str, Any], name: str, *, required: bool) -> Person | None:
+def _person_in_scope(raw: Any, *, actor: WriteActor) -> Person | None:
+    """The person `raw` names, if the writing device may see it; the server (no device) sees all.
+
+    A person of another scope is answered exactly like a missing one, so that a device cannot
+    learn which ids exist outside its scope from how its push is refused.
+    """
+    person = Person.objects.filter(pk__in=_uuid_list(raw)).first()
+    if person is None or (actor.device_id is not None and scope_of_person(person) not in actor.scope_keys):
+        return None
+    return person
+
+
+def _existing_person(values: Mapping[str, Any], name: str, *, required: bool, actor: WriteActor) -> Person | None:
     raw = values.get(name)
     if raw in (None, ""):
         if required:
             raise _reject(f"{name} is required", field=name)
         return None
-    person = Person.objects.filter(pk__in=_uuid_list(raw)).first()
+    person = _person_in_scope(raw, actor=actor)
     if person is None:
         raise _reject(f"{name} does not name a known person", field=name, value=raw)
     return person
@@ -610,7 +629,7 @@ def apply_residence(*, record_id: str, values: Mapping[str, Any], is_new: bool, 
     """Create a residence for a known person, or update its address fields."""
     changed: set[str] = set()
     if is_new:
-        person = _existing_person(values, "person_id", required=True)
+        person = _existing_person(values, "person_id", required=True, actor=actor)
         assert person is not None
         residence = Residence(id=_record_uuid(record_id), person=person, source="device")
         names = {c.name for c in RESIDENCE_COLUMNS if c.policy is not SERVER} - {"person_id"}
@@ -707,7 +726,7 @@ def apply_check(*, record_id: str, values: Mapping[str, Any], is_new: bool, acto
     changed: set[str] = set()
     for name in names:
         if name == "person_id":
-            person = _existing_person(values, name, required=False)
+            person = _existing_person(values, name, required=False, actor=actor)
             check.person = person
             changed.add("person")
             continue
@@ -750,7 +769,7 @@ def apply_photo(*, record_id: str, values: Mapping[str, Any], is_new: bool, acto
         linked_id = _uuid_or_none(values.get("record_id"))
         if linked_id is None:
             raise _reject("record_id must be a UUID", field="record_id")
-        if record_table == PERSONS and not Person.objects.filter(pk=linked_id).exists():
+        if record_table == PERSONS and _person_in_scope(linked_id, actor=actor) is None:
             raise _reject("record_id does not name a known person", field="record_id")
         digest = _text(values, "sha256", max_length=64).lower()
         if not SHA256_RE.match(digest):
