@@ -9,13 +9,19 @@ synthetic province ("P000123" for MA_DT 123), so a registry initialised from the
 links to a fieldsync database seeded from it; any other registry row gets a fresh stable uuid5.
 
 The 2025 merger: a registry commune code is read as a 2025 code unless the address was recorded
-before 1 Jul 2025 and the code is also a pre-2025 code (codes were reused: xã Đồng Đăng 06184 is
-the old thị trấn Đồng Đăng). A pre-2025 code wholly merged maps to its 2025 commune from the merger
-date; one split across several 2025 communes is refused (the bridge quarantines it for a human).
+before 1 Jul 2025, the code is also a pre-2025 code (codes were reused: xã Đồng Đăng 06184 is the
+old thị trấn Đồng Đăng; every one of the province's 65 codes is also an old one) and the address
+text is not in the 2025 form. The text decides because the registry's own conversion rewrote code
+and text together, keeping the registration date: a text naming a district-level unit (huyện, thị
+xã, thành phố) or a thị trấn was written before the merger (neither exists since), one naming
+neither was converted; with no text the date alone decides. A pre-2025 code wholly merged maps to
+its 2025 commune from the merger date; one split across several 2025 communes is refused (the
+bridge quarantines it for a human).
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -23,6 +29,7 @@ from datetime import date
 from functools import cache
 from typing import Any
 
+import orjson
 from django.utils import timezone
 
 from backend.core.text import normalize_name
@@ -82,11 +89,25 @@ def _successors() -> dict[str, frozenset[str]]:
     return {code: frozenset(targets) for code, targets in found.items()}
 
 
-def commune_resolve(code: str, recorded_on: date | None) -> CommuneResolution:
+_PRE2025_UNIT_WORDS = re.compile(r"(?:^|[\s,])(?:huyện|thị xã|thành phố|thị trấn)\s", re.IGNORECASE)
+
+
+def address_is_pre2025_form(text: str) -> bool | None:
+    """Whether an address text is in the pre-2025 form (names a level abolished on 1 Jul 2025);
+    None when there is no text to tell."""
+    text = text.strip()
+    if not text:
+        return None
+    return _PRE2025_UNIT_WORDS.search(text) is not None
+
+
+def commune_resolve(code: str, recorded_on: date | None, address_text: str = "") -> CommuneResolution:
     """Read a registry commune code (see the module docstring)."""
     is_current = code in commune_codes()
     successors = _successors().get(code)
-    recorded_before_merger = recorded_on is not None and recorded_on < MERGER_DATE
+    recorded_before_merger = (
+        recorded_on is not None and recorded_on < MERGER_DATE and address_is_pre2025_form(address_text) is not False
+    )
     if is_current and (successors is None or not recorded_before_merger):
         return CommuneResolution(status=CommuneStatus.CURRENT, code=code)
     if successors is None:
@@ -273,6 +294,11 @@ def person_apply(
     if existing is None:
         raise MappingRejected(BridgeProblem.PERSON_UNKNOWN, "The linked person no longer exists.")
     person = existing
+    stored = _person_values(person)
+    # Only what really differs is written: a no-op write moves no residence and stages nothing.
+    changed = [name for name in changed if _encoded(values.get(name)) != _encoded(stored.get(name))]
+    if not changed:
+        return
     wire_changed: set[str] = set()
     fields: set[str] = set()
     moved = False
@@ -338,6 +364,10 @@ def _move_home(person: Person, address: Mapping[str, Any]) -> None:
     # The prefetch cache (if any) is stale now.
     if hasattr(person, "_prefetched_objects_cache"):
         person._prefetched_objects_cache.clear()
+
+
+def _encoded(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def person_id_number_owner(number: str) -> str | None:

@@ -203,7 +203,7 @@ def _pull_batch(
 ) -> int:
     entities = _entities(mapping)
     counters = _Counters()
-    with sync_transaction() as writer:
+    with sync_transaction(drop_no_ops=True) as writer:
         cursor = BridgeCursor.objects.select_for_update().get(pk=cursor_pk)
         if cursor.pulled_through != expected_watermark:  # another bridge process took this batch
             return 0

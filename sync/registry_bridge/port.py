@@ -95,7 +95,7 @@ class EntityMapping:
 class RegistryMapping:
     persons: EntityMapping
     wanted_notices: EntityMapping
-    commune_resolve: Callable[[str, date | None], CommuneResolution]
+    commune_resolve: Callable[[str, date | None, str], CommuneResolution]  # (code, recorded on, address text)
     person_id_number_owner: Callable[[str], str | None]  # ID number -> record id holding it
 
 
