@@ -35,6 +35,7 @@ from django.utils import timezone
 from backend.core.text import normalize_name
 from backend.registry import scopes
 from backend.registry import sync_tables as st
+from backend.registry.bulk import bulk_insert
 from backend.registry.communes import PROVINCE_CODE, commune_codes
 from backend.registry.models import (
     AdminCodeVersion,
@@ -211,8 +212,14 @@ def _check_id_number(person: Person, number: str | None) -> None:
 
 
 def _new_home(person: Person, address: Mapping[str, Any]) -> Residence:
+    home = _home_for(person, address)
+    home.save(force_insert=True)
+    return home
+
+
+def _home_for(person: Person, address: Mapping[str, Any]) -> Residence:
     valid_from = date.fromisoformat(address["valid_from"]) if address.get("valid_from") else None
-    return Residence.objects.create(
+    return Residence(
         person=person,
         kind=ResidenceKind.THUONG_TRU,
         province_code=PROVINCE_CODE,
@@ -260,6 +267,99 @@ _SCALAR_TEXT = ("ethnicity", "native_place", "identifying_marks", "notes")
 _SCALAR_NAMES = ("father_name", "mother_name")
 
 
+def _new_person(record_id: str, values: Mapping[str, Any]) -> Person:
+    """An unsaved Person from a new registry row (its home: `values["address"]`). Raises MappingRejected."""
+    address = values.get("address")
+    status = str(values.get("management_status") or ManagementStatus.NONE)
+    if status not in ManagementStatus.values:
+        raise MappingRejected(BridgeProblem.ROW_INVALID, "Unknown management status.", value=status)
+    if values.get("sex") not in Sex.values:
+        raise MappingRejected(BridgeProblem.ROW_INVALID, "Unknown sex.", value=values.get("sex"))
+    if not address:
+        raise MappingRejected(BridgeProblem.COMMUNE_UNKNOWN, "The registry row has no address.")
+    person = Person(id=uuid.UUID(record_id), source="registry", data_quality={"bridge": True})
+    _set_name(person, str(values["full_name"]))
+    _set_dob(person, values.get("dob"))
+    person.sex = str(values["sex"])
+    person.personal_id_number = values.get("personal_id_number")
+    for name in _SCALAR_TEXT:
+        setattr(person, name, str(values.get(name) or ""))
+    for name in _SCALAR_NAMES:
+        setattr(person, name, normalize_name(str(values.get(name) or "")))
+    person.management_status = status
+    person.primary_commune_code = str(address["commune_code"])
+    person.is_archived = bool(values.get("is_archived"))
+    return person
+
+
+def persons_create_many(
+    *, writer: SyncWriter, records: Sequence[tuple[str, Mapping[str, Any]]]
+) -> dict[str, MappingRejected]:
+    """`person_apply(is_new=True)` for a batch: one query for the ID numbers already held, one bulk
+    INSERT of the persons and one of their homes, one query for photos already linked to them.
+    Returns the rows refused (bad values, an ID number another person holds or an earlier row of
+    the batch took)."""
+    refused: dict[str, MappingRejected] = {}
+    people: list[tuple[Person, Mapping[str, Any]]] = []
+    for record_id, values in records:
+        try:
+            people.append((_new_person(record_id, values), values))
+        except MappingRejected as exc:
+            refused[record_id] = exc
+    numbers = sorted({p.personal_id_number for p, _ in people if p.personal_id_number})
+    held: set[str] = set()
+    for start in range(0, len(numbers), 500):
+        held.update(
+            str(n)
+            for n in Person.objects.filter(personal_id_number__in=numbers[start : start + 500]).values_list(
+                "personal_id_number", flat=True
+            )
+        )
+    accepted: list[tuple[Person, Residence]] = []
+    for person, values in people:
+        number = person.personal_id_number
+        if number and number in held:
+            refused[str(person.id)] = MappingRejected(
+                BridgeProblem.ID_NUMBER_CONFLICT, "Another person already holds this personal ID number.", value=number
+            )
+            continue
+        if number:
+            held.add(number)
+        accepted.append((person, _home_for(person, values["address"])))
+    bulk_insert(Person, [person for person, _ in accepted])
+    bulk_insert(Residence, [home for _, home in accepted])
+    ids = [str(person.id) for person, _ in accepted]
+    photos: dict[str, list[PhotoLink]] = defaultdict(list)
+    for start in range(0, len(ids), 500):
+        for photo in PhotoLink.objects.filter(record_table=st.PERSONS, record_id__in=ids[start : start + 500]):
+            photos[photo.record_id].append(photo)
+    for person, home in accepted:
+        scope = st.scope_of_person(person)
+        writer.stage(
+            table=st.PERSONS,
+            record_id=str(person.id),
+            payload=st.serialize_person(person),
+            scope_key=scope,
+            writer=WRITER,
+        )
+        writer.stage(
+            table=st.RESIDENCES,
+            record_id=str(home.id),
+            payload=st.serialize_residence(home),
+            scope_key=st.scope_of_residence(home, person=person),
+            writer=WRITER,
+        )
+        for photo in photos.get(str(person.id), []):
+            writer.stage(
+                table=st.PHOTOS,
+                record_id=str(photo.id),
+                payload=st.serialize_photo(photo),
+                scope_key=scope,
+                writer=WRITER,
+            )
+    return refused
+
+
 def person_apply(
     *, writer: SyncWriter, record_id: str, values: Mapping[str, Any], changed: Sequence[str], is_new: bool
 ) -> None:
@@ -271,23 +371,10 @@ def person_apply(
     if values.get("sex") not in Sex.values:
         raise MappingRejected(BridgeProblem.ROW_INVALID, "Unknown sex.", value=values.get("sex"))
     if is_new:
-        if not address:
-            raise MappingRejected(BridgeProblem.COMMUNE_UNKNOWN, "The registry row has no address.")
-        person = Person(id=uuid.UUID(record_id), source="registry", data_quality={"bridge": True})
-        _set_name(person, str(values["full_name"]))
-        _set_dob(person, values.get("dob"))
-        person.sex = str(values["sex"])
-        person.personal_id_number = values.get("personal_id_number")
-        for name in _SCALAR_TEXT:
-            setattr(person, name, str(values.get(name) or ""))
-        for name in _SCALAR_NAMES:
-            setattr(person, name, normalize_name(str(values.get(name) or "")))
-        person.management_status = status
-        person.primary_commune_code = str(address["commune_code"])
-        person.is_archived = bool(values.get("is_archived"))
+        person = _new_person(record_id, values)
         _check_id_number(person, person.personal_id_number)
         person.save(force_insert=True)
-        _new_home(person, address)
+        _new_home(person, address or {})
         _stage_tree(writer, person, changed=None)
         return
     existing = Person.objects.select_for_update().filter(pk=record_id).first()
@@ -461,6 +548,7 @@ def register() -> None:
                 record_id_for=person_record_id,
                 current_values=persons_current,
                 apply=person_apply,
+                create_many=persons_create_many,
             ),
             wanted_notices=EntityMapping(
                 legacy_table="QD_TRUY_NA",

@@ -186,3 +186,56 @@ def notices_of(engine: Engine) -> int:
 
     with engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(legacy.QD_TRUY_NA)).scalar_one())
+
+
+def _insert_persons(engine: Engine, count: int, *, first_id_number: int) -> None:
+    for index in range(count):
+        legacy_person_insert(
+            engine,
+            person_columns(HO_TEN=f"Hoàng Văn Lộc {index}", SO_DINH_DANH=f"{first_id_number + index:012d}"),
+        )
+
+
+def _queries_of_a_run(registry: SqlRegistrySource) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        run = bridge_sync(source=registry, trigger="test", batch_size=500)
+    assert run.rows_quarantined == 0
+    return len(queries.captured_queries)
+
+
+@pytest.mark.django_db
+def test_importing_60_new_persons_takes_no_more_queries_than_10(
+    registry: SqlRegistrySource, registry_engine: Engine
+) -> None:
+    _insert_persons(registry_engine, 1, first_id_number=88_000_001)
+    _queries_of_a_run(registry)  # the first run also creates the cursor
+    _insert_persons(registry_engine, 10, first_id_number=88_000_100)
+    small = _queries_of_a_run(registry)
+    _insert_persons(registry_engine, 60, first_id_number=88_000_200)
+
+    large = _queries_of_a_run(registry)
+
+    assert Person.objects.count() == 71
+    # 50 more persons (and homes, links, sync rows): no query per row; SQLite's cap on the variables
+    # of one statement may split a bulk INSERT in one more chunk.
+    assert small <= large <= small + 2
+
+
+@pytest.mark.django_db
+def test_two_new_registry_rows_with_one_id_number_create_the_first_and_quarantine_the_second(
+    registry: SqlRegistrySource, registry_engine: Engine
+) -> None:
+    first = legacy_person_insert(registry_engine, person_columns(HO_TEN="Hoàng Văn Lộc"))
+    second = legacy_person_insert(registry_engine, person_columns(HO_TEN="Hoàng Văn Lợi"))
+
+    run = bridge_sync(source=registry, trigger="test")
+
+    assert (run.records_created, run.rows_quarantined) == (1, 1)
+    assert list(Person.objects.values_list("id", flat=True)) == [__import__("uuid").UUID(person_record_id(first))]
+    item = QuarantinedRecord.objects.get()
+    assert (item.record_id, item.code) == (str(second), "registry_id_number_conflict")
+    assert set(SyncRow.objects.values_list("table", flat=True)) == {"persons", "residences"}
+    assert BridgeLink.objects.get().legacy_id == first
