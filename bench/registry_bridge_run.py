@@ -61,7 +61,10 @@ def _run_summary(run: Any, seconds: float) -> dict[str, Any]:
     }
 
 
-def child(case: str, data_dir: Path, registry_file: Path, persons: int, edits: int) -> dict[str, Any]:
+def child(case: str, data_dir: Path, pristine_registry: Path, persons: int, edits: int) -> dict[str, Any]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    registry_file = data_dir / "central_registry.sqlite3"  # each case gets the registry as loaded
+    shutil.copyfile(pristine_registry, registry_file)
     _django(data_dir, registry_file)
     from django.core.management import call_command
 
@@ -69,6 +72,7 @@ def child(case: str, data_dir: Path, registry_file: Path, persons: int, edits: i
     from sync.registry_bridge import legacy
     from sync.registry_bridge.engine import bridge_sync
     from sync.registry_bridge.source import SqlRegistrySource
+    from sync.writer import head_seq
 
     call_command("migrate", verbosity=0)
     engine = legacy.legacy_engine(f"sqlite:///{registry_file}")
@@ -78,11 +82,11 @@ def child(case: str, data_dir: Path, registry_file: Path, persons: int, edits: i
         begin = time.perf_counter()
         call_command("seed_demo", "--persons", str(persons), "--no-faces", "--quiet-progress", verbosity=0)
         out["seed_seconds"] = round(time.perf_counter() - begin, 1)
-    sync_rows_before = SyncRow.objects.count()
+    head_before = head_seq()
     begin = time.perf_counter()
     first = bridge_sync(source=source, trigger="bench", bulk_creates=case != "per_row")
     out["first"] = _run_summary(first, time.perf_counter() - begin)
-    out["first"]["sync_rows_written"] = SyncRow.objects.count() - sync_rows_before
+    out["first"]["sync_rows_written"] = SyncRow.objects.filter(seq__gt=head_before).count()
     if case == "batch" and edits:
         out.update(_incremental(engine, source, edits))
     return out

@@ -30,6 +30,7 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from sync.bulk import bulk_insert
 from sync.models import SyncHead, SyncRow, SyncScopeExit
 
 # Sent after COMMIT with seq (int) and scope_keys (frozenset[str]) of everything that changed.
@@ -163,7 +164,7 @@ class SyncWriter:
             to_update.append(row)
             self.touched_scope_keys.add(staged.scope_key)
         if to_create:
-            SyncRow.objects.bulk_create(to_create, batch_size=1000)
+            bulk_insert(SyncRow, to_create)
         if to_update:
             SyncRow.objects.bulk_update(
                 to_update,

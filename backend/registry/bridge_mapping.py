@@ -484,30 +484,16 @@ def notices_current(record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     return {str(n.id): _notice_values(n) for n in WantedNotice.objects.filter(pk__in=list(record_ids))}
 
 
-def notice_apply(
-    *, writer: SyncWriter, record_id: str, values: Mapping[str, Any], changed: Sequence[str], is_new: bool
-) -> None:
-    """Create a notice or apply registry changes to it; a rescinded notice leaves every device."""
+def _notice_check(values: Mapping[str, Any]) -> None:
     category = str(values.get("category") or "")
     if category not in WantedCategory.values:
         raise MappingRejected(BridgeProblem.ROW_INVALID, "Unknown wanted category.", value=category)
     reason = str(values.get("rescission_reason") or "")
     if reason not in RescissionReason.values:
         raise MappingRejected(BridgeProblem.ROW_INVALID, "Unknown rescission reason.", value=reason)
-    if is_new:
-        person: Person | None = None
-        legacy_person = values.get("person_legacy_id")
-        if legacy_person is not None:
-            person = Person.objects.filter(pk=person_record_id(int(legacy_person))).first()
-            if person is None:
-                raise MappingRejected(BridgeProblem.PERSON_UNKNOWN, "The notice's person is not in fieldsync (yet).")
-        notice = WantedNotice(id=uuid.UUID(record_id), person=person)
-    else:
-        found = WantedNotice.objects.select_for_update().filter(pk=record_id).first()
-        if found is None:
-            raise MappingRejected(BridgeProblem.ROW_INVALID, "The linked notice no longer exists.")
-        notice = found
-    names = list(values) if is_new else list(changed)
+
+
+def _notice_fill(notice: WantedNotice, values: Mapping[str, Any], names: Sequence[str]) -> None:
     for name in names:
         value = values.get(name)
         if name in ("decision_date", "rescission_date"):
@@ -521,9 +507,25 @@ def notice_apply(
             notice.status = WantedStatus.RESCINDED if value == "RESCINDED" else WantedStatus.ACTIVE
         elif name in ("decision_no", "issuing_agency", "category", "rescission_decision_no", "rescission_reason"):
             setattr(notice, name, str(value or ""))
-    if is_new and notice.person is not None:
-        notice.sex, notice.dob_year = notice.person.sex, notice.person.dob_year
-    notice.save()
+
+
+def _new_notice(record_id: str, values: Mapping[str, Any], persons: Mapping[str, Person]) -> WantedNotice:
+    """An unsaved notice for a new registry row; `persons` holds the persons it may name."""
+    _notice_check(values)
+    person: Person | None = None
+    legacy_person = values.get("person_legacy_id")
+    if legacy_person is not None:
+        person = persons.get(person_record_id(int(legacy_person)))
+        if person is None:
+            raise MappingRejected(BridgeProblem.PERSON_UNKNOWN, "The notice's person is not in fieldsync (yet).")
+    notice = WantedNotice(id=uuid.UUID(record_id), person=person)
+    _notice_fill(notice, values, list(values))
+    if person is not None:
+        notice.sex, notice.dob_year = person.sex, person.dob_year
+    return notice
+
+
+def _stage_notice(writer: SyncWriter, notice: WantedNotice, photos: Sequence[PhotoLink]) -> None:
     scope = st.scope_of_wanted_notice(notice)
     writer.stage(
         table=st.WANTED_NOTICES,
@@ -532,11 +534,74 @@ def notice_apply(
         scope_key=scope,
         writer=WRITER,
     )
-    for photo in PhotoLink.objects.filter(record_table=st.WANTED_NOTICES, record_id=str(notice.id)):
+    for photo in photos:
         writer.stage(
             table=st.PHOTOS, record_id=str(photo.id), payload=st.serialize_photo(photo), scope_key=scope, writer=WRITER
         )
     assert scope in (scopes.PROVINCE, scopes.ARCHIVED)
+
+
+def _persons_by_id(ids: Sequence[str]) -> dict[str, Person]:
+    found: dict[str, Person] = {}
+    for start in range(0, len(ids), 500):
+        for person in Person.objects.filter(pk__in=list(ids[start : start + 500])):
+            found[str(person.id)] = person
+    return found
+
+
+def _photos_of(table: str, ids: Sequence[str]) -> dict[str, list[PhotoLink]]:
+    found: dict[str, list[PhotoLink]] = defaultdict(list)
+    for start in range(0, len(ids), 500):
+        for photo in PhotoLink.objects.filter(record_table=table, record_id__in=list(ids[start : start + 500])):
+            found[photo.record_id].append(photo)
+    return found
+
+
+def notice_apply(
+    *, writer: SyncWriter, record_id: str, values: Mapping[str, Any], changed: Sequence[str], is_new: bool
+) -> None:
+    """Create a notice or apply registry changes to it; a rescinded notice leaves every device."""
+    _notice_check(values)
+    if is_new:
+        legacy_person = values.get("person_legacy_id")
+        persons = _persons_by_id([person_record_id(int(legacy_person))]) if legacy_person is not None else {}
+        notice = _new_notice(record_id, values, persons)
+    else:
+        found = WantedNotice.objects.select_for_update().filter(pk=record_id).first()
+        if found is None:
+            raise MappingRejected(BridgeProblem.ROW_INVALID, "The linked notice no longer exists.")
+        notice = found
+        _notice_fill(notice, values, list(changed))
+    notice.save()
+    _stage_notice(writer, notice, _photos_of(st.WANTED_NOTICES, [str(notice.id)]).get(str(notice.id), []))
+
+
+def notices_create_many(
+    *, writer: SyncWriter, records: Sequence[tuple[str, Mapping[str, Any]]]
+) -> dict[str, MappingRejected]:
+    """`notice_apply(is_new=True)` for a batch: one query for the persons named, one bulk INSERT,
+    one query for photos already linked. A bulk INSERT sends no post_save, and the face gallery's
+    receiver would have nothing to do: the bridge never sets a notice's photos (`photo_sha256`)."""
+    named = sorted(
+        {
+            person_record_id(int(values["person_legacy_id"]))
+            for _, values in records
+            if values.get("person_legacy_id") is not None
+        }
+    )
+    persons = _persons_by_id(named)
+    refused: dict[str, MappingRejected] = {}
+    notices: list[WantedNotice] = []
+    for record_id, values in records:
+        try:
+            notices.append(_new_notice(record_id, values, persons))
+        except MappingRejected as exc:
+            refused[record_id] = exc
+    bulk_insert(WantedNotice, notices)
+    photos = _photos_of(st.WANTED_NOTICES, [str(n.id) for n in notices])
+    for notice in notices:
+        _stage_notice(writer, notice, photos.get(str(notice.id), []))
+    return refused
 
 
 def register() -> None:
@@ -556,6 +621,7 @@ def register() -> None:
                 record_id_for=notice_record_id,
                 current_values=notices_current,
                 apply=notice_apply,
+                create_many=notices_create_many,
             ),
             commune_resolve=commune_resolve,
             person_id_number_owner=person_id_number_owner,

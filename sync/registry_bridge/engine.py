@@ -34,6 +34,7 @@ import orjson
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from sync.bulk import bulk_insert
 from sync.faults import Fault, fault_point
 from sync.models import QuarantinedRecord, QuarantineStatus, ReviewItem, ReviewStatus, SyncRow
 from sync.registry_bridge.codes import SOURCE, BridgeProblem
@@ -413,7 +414,7 @@ def _pull_rows(
             if str(item.legacy_id) in open_quarantined:
                 _resolve_quarantine_superseded(entity, item.legacy_id)
     if new_links:
-        BridgeLink.objects.bulk_create(list(new_links.values()), batch_size=1000)
+        bulk_insert(BridgeLink, list(new_links.values()))
     if changed_links:
         BridgeLink.objects.bulk_update(
             list(changed_links.values()), ["base_values", "legacy_change_seq", "updated_at"], batch_size=500
