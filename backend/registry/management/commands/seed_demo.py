@@ -34,6 +34,7 @@ from tqdm import tqdm
 from backend.accounts.management.commands.demo_officers import DEMO_GROUP, DEMO_PASSWORD
 from backend.accounts.models import Jurisdiction, Officer, Role, Unit, UnitKind
 from backend.registry import sync_tables as st
+from backend.registry.bulk import bulk_insert
 from backend.registry.models import (
     Check,
     CriminalRecord,
@@ -164,7 +165,7 @@ class Command(BaseCommand):
         units = self._units_and_officers()
         if Person.objects.filter(is_synthetic=True).exists():
             if not options["force"]:
-                self.stdout.write("Registry already seeded (use --force to rebuild).")
+                self.stdout.write("Demo data already seeded (use --force to rebuild).")
                 if not options["no_faces"]:
                     self._face_gallery()
                 return
@@ -383,7 +384,9 @@ def _notice_with_photo(*, person_id: uuid.UUID, sha256: str, rng: random.Random)
         )
         notice.status = WantedStatus.ACTIVE
         notice.photo_sha256 = [sha256]
-        notice.save(force_insert=True)
+        # A bulk insert sends no post_save, so the faces app queues no per-notice encoding job:
+        # seed_demo enrols the whole handbook synchronously right after (`_face_gallery`).
+        bulk_insert(WantedNotice, [notice])
         link = PhotoLink.objects.create(
             record_table=st.WANTED_NOTICES,
             record_id=str(notice.id),
