@@ -29,10 +29,10 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection, transaction
-from tqdm import tqdm
 
 from backend.accounts.management.commands.demo_officers import DEMO_GROUP, DEMO_PASSWORD
 from backend.accounts.models import Jurisdiction, Officer, Role, Unit, UnitKind
+from backend.core.progress import progress_bar
 from backend.registry import sync_tables as st
 from backend.registry.bulk import bulk_insert
 from backend.registry.models import (
@@ -191,7 +191,7 @@ class Command(BaseCommand):
         from backend.faces.gallery import gallery_sync_from_registry
 
         started = time.perf_counter()
-        with tqdm(desc="face gallery", unit="photo", disable=not self.progress) as bar:
+        with progress_bar(desc="face gallery", unit="photo", disable=not self.progress) as bar:
             outcome = gallery_sync_from_registry(progress=bar.update)
         self.stdout.write(
             f"Face gallery v{outcome.version}: {outcome.enrolled_count} enrolled, {outcome.failed_count} failed "
@@ -244,8 +244,8 @@ class Command(BaseCommand):
 
     # --- registry ----------------------------------------------------------------------------
 
-    def _bar(self, total: int, desc: str) -> tqdm[Any]:
-        return tqdm(total=total, desc=desc, unit="rec", disable=not self.progress, leave=False)
+    def _bar(self, total: int, desc: str) -> Any:
+        return progress_bar(total=total, desc=desc, unit="rec", disable=not self.progress, leave=False)
 
     def _load_registry(self, province: Any) -> dict[str, int]:
         mapper = SeedMapper(province)
@@ -347,7 +347,7 @@ class Command(BaseCommand):
         face_map: dict[str, dict[str, Any]] = {}
         created = 0
         # Reading and storing image bytes is slow I/O: done before, not inside, each short transaction.
-        for photos, person_id in tqdm(
+        for photos, person_id in progress_bar(
             list(zip(identities, candidates, strict=False)), desc="handbook photos", disable=not self.progress
         ):
             data = photos[0].read_bytes()
