@@ -109,7 +109,7 @@ class UploadQuotaExceeded(MediaError):
 class StorageFull(MediaError):
     """The server's upload disk is full. The bytes received so far are kept; retry later."""
 
-    code = ErrorCode.INTERNAL_ERROR  # TODO(lead): a dedicated `upload_storage_full` code in mobile_contract
+    code = ErrorCode.UPLOAD_STORAGE_FULL
     http_status = 507
     default_message = "The server has no room for this upload right now; retry later."
 
@@ -134,6 +134,6 @@ class PhotoIntegrityError(MediaError):
     The bytes are never served. A server-side fault (storage corruption), logged at ERROR.
     """
 
-    code = ErrorCode.INTERNAL_ERROR  # TODO(lead): a dedicated `photo_integrity_failed` code in mobile_contract
+    code = ErrorCode.PHOTO_INTEGRITY_FAILED
     http_status = 500
     default_message = "The stored photo failed its integrity check; it cannot be served."

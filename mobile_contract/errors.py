@@ -51,6 +51,8 @@ class ErrorCode(StrEnum):
     IMAGE_TRUNCATED = "image_truncated"
     IMAGE_UNREADABLE = "image_unreadable"
     PHOTO_NOT_FOUND = "photo_not_found"
+    UPLOAD_STORAGE_FULL = "upload_storage_full"
+    PHOTO_INTEGRITY_FAILED = "photo_integrity_failed"
     # faces
     FACE_NOT_FOUND = "face_not_found"
     FACE_TOO_SMALL = "face_too_small"

@@ -11,6 +11,9 @@ CHANGELOG (newest first; written for app developers):
   cursors and `schema_version` beyond 64/32 bits and an `Idempotency-Key` over 128 visible ASCII
   characters are 422. An officer moved to another unit gets no new tokens on the old unit's device;
   the access token in hand pulls the deletes of the old unit's records until it expires.
+  Media: a full server disk mid-PATCH is 507 `upload_storage_full` (the bytes received stay; HEAD,
+  then resume later); a stored photo that fails its integrity check is 500 `photo_integrity_failed`
+  (never served; not worth retrying).
 - 3: sync administration for tools (session of a sync administrator, not device tokens):
   `GET /api/v1/sync/admin/reviews`, `POST .../reviews/{id}/resolve` (take_server | take_device |
   edit with `value`), `GET /api/v1/sync/admin/quarantine`, `POST .../quarantine/{id}/replay`

@@ -256,7 +256,7 @@ def test_a_derivative_altered_on_disk_is_detected_and_never_served(
 
     assert response.status_code == 500
     assert envelope(response) == {
-        "code": "internal_error",
+        "code": "photo_integrity_failed",
         "message": "The stored photo failed its integrity check; it cannot be served.",
         "details": {"sha256": photo.sha256, "part": "thumb"},
     }
@@ -273,7 +273,10 @@ def test_a_derivative_missing_from_storage_is_a_500_not_an_empty_image(linked: t
     response = phone.download(photo.sha256, "display")
 
     assert response.status_code == 500
-    assert envelope(response)["message"] == "The stored photo is missing; it cannot be served."
+    assert (envelope(response)["code"], envelope(response)["message"]) == (
+        "photo_integrity_failed",
+        "The stored photo is missing; it cannot be served.",
+    )
 
 
 def test_an_original_altered_on_disk_fails_its_verified_read(linked: tuple[Phone, Photo]) -> None:

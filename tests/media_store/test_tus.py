@@ -300,6 +300,7 @@ def test_disk_full_mid_patch_keeps_the_whole_bytes_and_the_upload_resumes(
     monkeypatch.undo()
 
     assert response.status_code == 507
+    assert envelope(response)["code"] == "upload_storage_full"
     assert envelope(response)["details"] == {"offset_bytes": 70_000}
     assert part_path(location).read_bytes() == data[:70_000]
     assert head(client, session, location)["Upload-Offset"] == "70000"

@@ -208,8 +208,8 @@ def test_disk_full_mid_patch_answers_507_keeps_a_true_offset_and_resumes_once_sp
 
         stored = file_size(part)
         assert status == 507, (mechanism, body)
-        assert headers["fieldsync-error-code"] == "internal_error"
-        assert body.startswith(b'{"code": "internal_error"')
+        assert headers["fieldsync-error-code"] == "upload_storage_full"
+        assert body.startswith(b'{"code": "upload_storage_full"')
         assert f'"offset_bytes": {stored}'.encode() in body
         assert 0 < stored < len(data)
         assert part.read_bytes() == data[:stored]
