@@ -177,6 +177,27 @@ def normalize_text(s: str) -> str:
     return collapsed
 
 
+# Line separators of free text: CR LF, CR, LF, NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR (and VT, FF).
+_LINE_BREAK: Final[re.Pattern[str]] = re.compile("\r\n|[\n\r\v\f\x85\u2028\u2029]")
+
+
+def normalize_multiline_text(s: str) -> str:
+    """`normalize_text` for each line of a multi-line free text (notes), the line breaks kept as LF.
+
+    Every line break spelling becomes one LF; within a line whitespace is collapsed as in
+    `normalize_text`; blank lines at either end are dropped and a run of blank lines becomes one.
+    Idempotent, and equal to `normalize_text` on text without line breaks.
+    """
+    lines = [normalize_text(line) for line in _LINE_BREAK.split(s)]
+    kept: list[str] = []
+    for line in lines:
+        if line or (kept and kept[-1]):
+            kept.append(line)
+    while kept and not kept[-1]:
+        kept.pop()
+    return "\n".join(kept)
+
+
 def normalize_name(s: str) -> str:
     """`normalize_text` plus the Ð/Ɖ/ð/ɖ → Đ/đ homoglyph mapping. For person-name fields only."""
     return normalize_text(s).translate(_NAME_HOMOGLYPHS)

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import orjson
 from django.db import models
 
-from backend.core.text import exact_key, normalize_name, normalize_text, search_key
+from backend.core.text import exact_key, normalize_multiline_text, normalize_name, normalize_text, search_key
 from backend.registry import scopes
 from backend.registry.communes import is_known_commune
 from backend.registry.models import (
@@ -485,13 +485,17 @@ def _record_uuid(record_id: str) -> uuid.UUID:
     return parsed
 
 
+# Free-text columns whose line breaks are the officer's (and the append policy's): kept as LF.
+_MULTILINE_COLUMNS = frozenset({"notes"})
+
+
 def _text(values: Mapping[str, Any], name: str, *, max_length: int) -> str:
     value = values.get(name)
     if value is None:
         return ""
     if not isinstance(value, str):
         raise _reject(f"{name} must be a string", field=name)
-    text = normalize_text(value)
+    text = normalize_multiline_text(value) if name in _MULTILINE_COLUMNS else normalize_text(value)
     if len(text) > max_length:
         raise _reject(f"{name} is longer than {max_length} characters", field=name)
     return text

@@ -11,6 +11,7 @@ from backend.core.text import (
     TCVN3_TO_UNICODE,
     exact_key,
     looks_like_tcvn3,
+    normalize_multiline_text,
     normalize_name,
     normalize_text,
     search_key,
@@ -337,3 +338,24 @@ def test_words_sort_before_longer_words_and_case_only_breaks_ties() -> None:
     shuffled = ["Ba B\u00e0", "Bac", "ba", "Ba"]
 
     assert sorted(shuffled, key=vietnamese_sort_key) == ["ba", "Ba", "Ba B\u00e0", "Bac"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Gặp ở chợ\r\nĐông Kinh", "Gặp ở chợ\nĐông Kinh"),
+        ("a\rb\u2028c\u2029d\x85e", "a\nb\nc\nd\ne"),
+        ("\n\n  dòng một  \n\n\n\ndòng  hai\u00a0 \n\n", "dòng một\n\ndòng hai"),
+        (unicodedata.normalize("NFD", "Lạng Sơn\nHữu Nghị"), "Lạng Sơn\nHữu Nghị"),
+        ("a\u200b\tb", "a b"),
+        ("", ""),
+    ],
+)
+def test_multiline_text_keeps_its_line_breaks_as_lf_and_normalises_each_line(raw: str, expected: str) -> None:
+    assert normalize_multiline_text(raw) == expected
+    assert normalize_multiline_text(expected) == expected  # idempotent
+
+
+def test_multiline_text_without_line_breaks_equals_normalize_text() -> None:
+    sample = "  Nguyễn\u00a0Văn \u200b An  "
+    assert normalize_multiline_text(sample) == normalize_text(sample)

@@ -165,6 +165,21 @@ def test_device_updates_person_notes_and_management_status() -> None:
     assert applied.scope_key == f"commune:{COMMUNE_A}"
 
 
+def test_a_multi_line_note_keeps_its_line_breaks_while_other_text_is_flattened() -> None:
+    person = make_person()
+
+    applied = st.apply_person(
+        record_id=str(person.id),
+        values={"notes": "Gặp tại chợ\r\nĐông Kinh\n\n\nđi xe máy", "identifying_marks": "sẹo\nở tay"},
+        is_new=False,
+        actor=device_actor(),
+    )
+
+    person.refresh_from_db()
+    assert (person.notes, person.identifying_marks) == ("Gặp tại chợ\nĐông Kinh\n\nđi xe máy", "sẹo ở tay")
+    assert applied.payload["notes"] == person.notes
+
+
 def test_device_may_not_create_a_person() -> None:
     with pytest.raises(RecordRejected) as caught:
         st.apply_person(record_id=str(uuid.uuid4()), values={"full_name": "X"}, is_new=True, actor=device_actor())

@@ -345,9 +345,9 @@ def test_a_server_edit_between_the_pull_and_the_push_of_one_sync_merges_per_fiel
     assert outcomes == [("management_status", "device_value_applied"), ("notes", "appended")]
     stored = Person.objects.get(pk=person.pk)
     # APPEND joins with a newline; the person's text normalisation then folds it into a space.
-    assert (stored.notes, stored.management_status) == ("máy chủ thiết bị", "monitored")
+    assert (stored.notes, stored.management_status) == ("máy chủ\nthiết bị", "monitored")
     phone.synchronize()
-    assert phone.rows("persons")[str(person.id)]["notes"] == "máy chủ thiết bị"
+    assert phone.rows("persons")[str(person.id)]["notes"] == "máy chủ\nthiết bị"
 
 
 # --- offline chain of two updates arriving out of order ------------------------------------------
@@ -474,7 +474,7 @@ def test_two_officers_editing_the_same_person_fields_get_each_fields_policy() ->
     stored = Person.objects.get(pk=person.pk)
     assert (stored.management_status, stored.notes, stored.full_name) == (
         "probation",
-        "A: đi làm ăn xa B: đã về",
+        "A: đi làm ăn xa\nB: đã về",
         "Nguyễn Văn Hòa",
     )
     assert ReviewItem.objects.get().proposed_value == "Tên Khác"
@@ -484,7 +484,7 @@ def test_two_officers_editing_the_same_person_fields_get_each_fields_policy() ->
         local = device.rows("persons")[pid]
         assert (local["management_status"], local["notes"], local["full_name"]) == (
             "probation",
-            "A: đi làm ăn xa B: đã về",
+            "A: đi làm ăn xa\nB: đã về",
             "Nguyễn Văn Hòa",
         )
 

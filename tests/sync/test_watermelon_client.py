@@ -330,9 +330,8 @@ def test_edits_between_pull_and_push_merge_field_by_field(
     assert (check.result, check.location_text, check.notes) == (
         "HIT_RECORD",
         "Làn 3",
-        # Both texts, in server order (the "\n" the append puts between them is collapsed to a space
-        # by normalize_text, which flattens every line break of a text column).
-        "Điện thoại 2: xe tải biển 12C Điện thoại 1: đã kiểm tra giấy tờ",
+        # Both texts, in server order, one per line (notes keep their line breaks).
+        "Điện thoại 2: xe tải biển 12C\nĐiện thoại 1: đã kiểm tra giấy tờ",
     )
     assert (Check.objects.get(pk=edited_in_flight).result, Check.objects.get(pk=edited_in_flight).notes) == (
         "HIT_WANTED",
