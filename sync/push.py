@@ -1,7 +1,10 @@
 """Push: apply a device's offline changes record by record, field by field, exactly once.
 
-Per record: a savepoint, so one bad record is rejected (and quarantined whole) while the others
-apply. Per field: the device's `_changed` columns are compared with what other writers changed
+The engine decides per record (policies, conflicts, replays); the domain applies a run of one
+table's records in one call when the table declares `apply_many` (a prefetch, bulk writes), all
+under one savepoint. If any record fails, that pass is rolled back and the push is applied again
+record by record, each under its own savepoint, so one bad record is rejected (and quarantined
+whole) while the others apply. Per field: the device's `_changed` columns are compared with what other writers changed
 after the device's checkpoint; the column's FieldPolicy decides. A replay (same content pushed
 again after a lost acknowledgement) is recognised and changes nothing.
 """

@@ -574,20 +574,23 @@ def _coordinate(values: Mapping[str, Any], name: str, *, limit: float) -> float 
 def _existing_person(
     values: Mapping[str, Any], name: str, *, required: bool, known: Mapping[uuid.UUID, Person] | None = None
 ) -> Person | None:
-    """The person `values[name]` names; looked up in `known` (a batch's prefetch) when given."""
     raw = values.get(name)
     if raw in (None, ""):
         if required:
             raise _reject(f"{name} is required", field=name)
         return None
-    if known is None:
-        person = Person.objects.filter(pk__in=_uuid_list(raw)).first()
-    else:
-        parsed = _uuid_or_none(raw)
-        person = known.get(parsed) if parsed is not None else None
+    person = _find_person(raw, known=known)
     if person is None:
         raise _reject(f"{name} does not name a known person", field=name, value=raw)
     return person
+
+
+def _find_person(raw: Any, *, known: Mapping[uuid.UUID, Person] | None) -> Person | None:
+    """The person `raw` names, or None; looked up in `known` (a batch's prefetch) when given."""
+    if known is None:
+        return Person.objects.filter(pk__in=_uuid_list(raw)).first()
+    parsed = _uuid_or_none(raw)
+    return known.get(parsed) if parsed is not None else None
 
 
 Model = TypeVar("Model", bound=models.Model)
@@ -636,6 +639,13 @@ def _load_many(model: type[Model], record_ids: Sequence[str]) -> dict[str, Model
     return loaded
 
 
+def _require_distinct(items: Sequence[ApplyItem]) -> None:
+    """A batch names each domain row once: two spellings of one UUID go record by record."""
+    parsed = [_record_uuid(item.record_id) for item in items]
+    if len(set(parsed)) != len(parsed):
+        raise _reject("the batch names a record twice")
+
+
 def _persons_by_id(raw_ids: Iterable[Any]) -> dict[uuid.UUID, Person]:
     ids = sorted({parsed for raw in raw_ids if (parsed := _uuid_or_none(raw)) is not None})
     return {person.pk: person for person in _in_chunks(Person.objects.all(), ids)}
@@ -674,6 +684,7 @@ def apply_person(*, record_id: str, values: Mapping[str, Any], is_new: bool, act
 
 def apply_persons(*, items: Sequence[ApplyItem], actor: WriteActor) -> list[AppliedRecord]:
     """`apply_person` for a batch (see sync.registry.ApplyManyFunction)."""
+    _require_distinct(items)
     if any(item.is_new for item in items):
         raise _not_creatable(PERSONS)
     persons = _load_many(Person, [item.record_id for item in items])
@@ -792,6 +803,7 @@ def apply_check(*, record_id: str, values: Mapping[str, Any], is_new: bool, acto
 
 def apply_checks(*, items: Sequence[ApplyItem], actor: WriteActor) -> list[AppliedRecord]:
     """`apply_check` for a batch (see sync.registry.ApplyManyFunction)."""
+    _require_distinct(items)
     existing = _load_many(Check, [item.record_id for item in items if not item.is_new])
     persons = _persons_by_id(
         item.values.get("person_id") for item in items if item.is_new or "person_id" in item.values
@@ -871,6 +883,7 @@ def apply_photo(*, record_id: str, values: Mapping[str, Any], is_new: bool, acto
 
 def apply_photos(*, items: Sequence[ApplyItem], actor: WriteActor) -> list[AppliedRecord]:
     """`apply_photo` for a batch (see sync.registry.ApplyManyFunction)."""
+    _require_distinct(items)
     existing = _load_many(PhotoLink, [item.record_id for item in items if not item.is_new])
     new_values = [item.values for item in items if item.is_new]
     persons = _persons_by_id(values.get("record_id") for values in new_values)
@@ -916,9 +929,7 @@ def _new_photo(
     linked_id = _uuid_or_none(values.get("record_id"))
     if linked_id is None:
         raise _reject("record_id must be a UUID", field="record_id")
-    if record_table == PERSONS and not (
-        Person.objects.filter(pk=linked_id).exists() if prefetched is None else linked_id in prefetched[0]
-    ):
+    if record_table == PERSONS and _find_person(linked_id, known=None if prefetched is None else prefetched[0]) is None:
         raise _reject("record_id does not name a known person", field="record_id")
     digest = _text(values, "sha256", max_length=64).lower()
     if not SHA256_RE.match(digest):
