@@ -116,7 +116,11 @@ def main() -> None:
         help="a PostgreSQL URL (a fresh database is created next to it); default FIELDSYNC_DATABASE_URL "
         "when it is PostgreSQL, else a temporary SQLite file",
     )
-    parser.add_argument("--profile", action="store_true", help="profile the check batches with cProfile (top 30)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the check batches, then the person batches, with cProfile (top 30 each)",
+    )
     args = parser.parse_args()
 
     with throwaway_database(args.database_url) as database:
@@ -202,9 +206,15 @@ def main() -> None:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
         if Check.objects.count() - checks_before != check_records:
             raise SystemExit("error: the checks pushed are not all in the database")
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
         person_seconds, person_records, person_statements, person_cpu = push_batches(
             bench_device, cursor, person_batches
         )
+        if args.profile:
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
         marked = Person.objects.filter(identifying_marks__contains="Sẹo nhỏ ở cằm").count()
         if marked != person_records:
             raise SystemExit(f"error: {marked} persons carry the pushed edit, {person_records} were pushed")

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from backend.core.bulk import bulk_update_fields
 from sync.models import SyncHead, SyncRow, SyncScopeExit
 
 # Sent after COMMIT with seq (int) and scope_keys (frozenset[str]) of everything that changed.
@@ -153,7 +154,7 @@ class SyncWriter:
         if to_create:
             SyncRow.objects.bulk_create(to_create, batch_size=1000)
         if to_update:
-            SyncRow.objects.bulk_update(
+            bulk_update_fields(
                 to_update,
                 [
                     "seq",

@@ -27,6 +27,7 @@ import orjson
 from django.db import models
 from django.utils import timezone
 
+from backend.core.bulk import bulk_update_fields
 from backend.core.text import exact_key, normalize_name, normalize_text, search_key
 from backend.registry import scopes
 from backend.registry.communes import is_known_commune
@@ -666,7 +667,7 @@ def _save_many(model: type[Model], *, created: Sequence[Model], changed: Sequenc
             fields = fields | {"updated_at"}
         groups.setdefault(tuple(sorted(fields)), []).append(instance)
     for fields_key, instances in groups.items():
-        model._default_manager.bulk_update(instances, list(fields_key), batch_size=500)
+        bulk_update_fields(instances, fields_key, batch_size=500)
 
 
 # --- apply functions -------------------------------------------------------------------------
