@@ -322,9 +322,6 @@ def _page(
         else:
             cut = last_seq
         has_more = cut < head
-    if seqs and cut <= initial_through:
-        _initial_page(changes, in_scope.filter(seq__lte=cut))
-        return cut, has_more
     rows = _fetch_rows(in_scope.filter(seq__lte=cut).order_by("seq", "id").values_list(*ROW_FIELDS)) if seqs else []
     is_delta = since >= initial_through
     pushed = _pushed_by(
@@ -355,25 +352,6 @@ def _page(
         is_second_phase=False,
     )
     return cut, has_more or deferred or deferred_delete
-
-
-def _initial_page(changes: _Changes, rows_through_cut: QuerySet[SyncRow, Any]) -> None:
-    """A page that lies wholly within the initial sync (cut <= initial_through): the general loop
-    below reduces to "every live row is created" (tombstones were never held, nothing is an echo,
-    no delete is held back, and scope exits before `initial_through` are not this range's), so
-    only the live rows' ids and payloads are read, and put without a per-row decision."""
-    sql, params = (
-        rows_through_cut.filter(is_deleted=False)
-        .order_by("seq", "id")
-        .values_list("table", "record_id", "payload_json")
-        .query.sql_with_params()
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        fetched = cursor.fetchall()
-    decisions = changes.decisions
-    for table, record_id, payload_json in fetched:
-        decisions[(table, record_id)] = ("created", payload_json)
 
 
 def _is_writable(table: str) -> bool:
