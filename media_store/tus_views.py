@@ -46,6 +46,9 @@ _RECORD_TABLE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _RECORD_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _METADATA_KEY = re.compile(r"^[^\s,]{1,64}$")
 _FILENAME_MAX_CHARS = 255
+# ASCII digits only: str.isdigit() also accepts "²" (int() then fails: a 500) and other scripts'
+# digits (Arabic-Indic or full-width "12", which int() reads as 12). 18 digits always fit a 64-bit column.
+_DECIMAL = re.compile(r"^[0-9]{1,18}$")
 
 View = Callable[..., HttpResponse]
 
@@ -239,14 +242,14 @@ def _content_length(request: HttpRequest) -> int | None:
     raw = request.META.get("CONTENT_LENGTH") or ""
     if not raw:
         return None
-    if not raw.isdigit():
+    if not _DECIMAL.match(raw):
         raise UploadRequestInvalid("Content-Length is not a number.")
     return int(raw)
 
 
 def _header_int(request: HttpRequest, name: str) -> int:
     raw = request.headers.get(name)
-    if raw is None or not raw.strip().isdigit() or len(raw.strip()) > 18:
+    if raw is None or not _DECIMAL.match(raw.strip()):
         raise UploadRequestInvalid(f"{name} must be a non-negative integer.", details={"header": name})
     return int(raw.strip())
 

@@ -30,6 +30,12 @@ class IdempotencyKeyReused(DomainError):
     default_message = "This Idempotency-Key was already used with a different request body."
 
 
+class IdempotencyKeyInvalid(DomainError):
+    code = ErrorCode.VALIDATION_ERROR
+    http_status = 422
+    default_message = "Idempotency-Key must be 1 to 128 visible ASCII characters."
+
+
 class PayloadTooLarge(DomainError):
     code = ErrorCode.SYNC_PAYLOAD_TOO_LARGE
     http_status = 413

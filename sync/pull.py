@@ -323,24 +323,41 @@ def _page(
             cut = last_seq
         has_more = cut < head
     rows = _fetch_rows(in_scope.filter(seq__lte=cut).order_by("seq", "id").values_list(*ROW_FIELDS)) if seqs else []
-    is_delta = since >= initial_through
     pushed = _pushed_by(
         device_id=device_id,
         pairs=[(r[0], r[1]) for r in rows if r[4] and r[3] > since and _is_writable(r[0])],
     )
+    # Rows up to `initial_through` are the snapshot of an initial (or replacement) sync: all of them
+    # are sent, as `created`. Later rows are changes, also while the initial pages are still being
+    # fetched (WatermelonDB pushes after every page), so echo suppression applies to them row by row.
+    held = _records_the_device_pushed(
+        device_id=device_id,
+        since=since,
+        candidates=[
+            (r[0], r[1], r[3])
+            for r in rows
+            if r[2] > initial_through and r[3] > since and not r[4] and r[6] != device_id
+        ],
+    )
     deferred_delete = False
     for table, record_id, seq, created_seq, is_deleted, payload_json, writer_id in rows:
+        is_change = seq > initial_through
+        is_own = writer_id is not None and writer_id == device_id
         if is_deleted:
-            if seq <= initial_through or (is_delta and writer_id is not None and writer_id == device_id):
+            if not is_change or is_own:
                 continue  # never held (initial sync), or the device's own delete: not echoed
             if _may_hold_edits(table, record_id, created_seq=created_seq, since=since, pushed=pushed):
                 deferred_delete = True  # sent by the next pull, after the app pushed its edits
             else:
                 changes.delete(table, record_id)
             continue
-        if is_delta and writer_id is not None and writer_id == device_id:
+        if is_change and is_own:
             continue  # echo suppression: the device sent exactly this
-        kind = "created" if seq <= initial_through or created_seq > since else "updated"
+        # `updated` when the device had the record at its cursor, or created it itself and the server
+        # changed what it sent (normalised text, another writer): WatermelonDB logs an error for a
+        # `created` of a record it already holds.
+        is_new_to_device = created_seq > since and (table, record_id) not in held
+        kind = "created" if not is_change or is_new_to_device else "updated"
         changes.put(table, record_id, kind, payload_json)
     deferred = _exits(
         changes,
@@ -387,6 +404,29 @@ def _tombstones_second_phase(
             changes.delete(table, record_id)
 
 
+def _records_the_device_pushed(
+    *, device_id: uuid.UUID, since: int, candidates: list[tuple[str, str, int]]
+) -> set[tuple[str, str]]:
+    """Of (table, record_id, created_seq), those this device pushed since the record (last) came to be.
+
+    Only pushes after `since` can count (every candidate was created after `since`). Looked up by id
+    through the (device, table, record_id) index, so the cost follows the page, not the device's
+    history (bench/sync_pull_delta.py prints it against the whole pull).
+    """
+    created: dict[str, dict[str, int]] = {}
+    for table, record_id, created_seq in candidates:
+        created.setdefault(table, {})[record_id] = created_seq
+    held: set[tuple[str, str]] = set()
+    for table, by_id in created.items():
+        ids = sorted(by_id)
+        for start in range(0, len(ids), 500):
+            logs = DevicePushLog.objects.filter(
+                device_id=device_id, table=table, record_id__in=ids[start : start + 500], seq__gt=since
+            ).values_list("record_id", "seq")
+            held.update((table, record_id) for record_id, seq in logs if seq >= by_id[record_id])
+    return held
+
+
 def _exits(
     changes: _Changes,
     *,
@@ -399,13 +439,14 @@ def _exits(
 ) -> bool:
     """Turn the scope exits with after < seq <= through into changes. Returns True if any was deferred.
 
-    A record that left the scope for another scope (moved) or was hard-deleted is a delete at once.
-    A record that was *archived* (ARCHIVED_SCOPE_KEY) while the device held it (created at or before
-    `since`) is delivered first as `updated` with its closed state, and the page says `has_more`:
-    WatermelonDB applies it (keeping the officer's local values), pushes its pending edits (the
-    server quarantines them with sync_record_deleted) and pulls again; that next pull — the
-    second phase, over the previous pull's range — sends the delete. The device's own archive is
-    not echoed at all.
+    A hard-deleted record is a delete at once. A record that was *archived* (ARCHIVED_SCOPE_KEY) or
+    moved to a scope the device lacks while the device held it (created at or before `since`) is
+    delivered first as `updated` — the closed state of an archived record, the bare id of a moved
+    one — and the page says `has_more`: WatermelonDB applies it (keeping the officer's local
+    values), pushes its pending edits (the server quarantines them with sync_record_deleted or
+    sync_record_out_of_scope) and pulls again; that next pull — the second phase, over the previous
+    pull's range — sends the delete. A remote delete would otherwise destroy the pending edits on
+    the device unseen. The device's own archive is not echoed at all.
     """
     if not keys or after >= through:
         return False

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from backend.accounts.models import Device, Officer
@@ -76,7 +76,12 @@ class _Reject(Exception):
 
 
 # What rejects one record (and not the whole push).
-_REJECTABLE = (_Reject, RecordRejected, DomainError, IntegrityError, ValueError, TypeError)
+_REJECTABLE = (_Reject, RecordRejected, DomainError, IntegrityError, DataError, ValueError, TypeError)
+_DUPLICATE_MESSAGE = "the record appears more than once in this push"
+
+
+def _is_duplicate(exc: Exception) -> bool:
+    return isinstance(exc, _Reject) and exc.message == _DUPLICATE_MESSAGE
 
 
 def sync_push(
@@ -122,6 +127,7 @@ def sync_push(
             }
 
             def prepare(table_name: str, operation: str, record_id: Any, raw: Any) -> _PendingApply | None:
+                key = (table_name, str(record_id))
                 return _prepare_entry(
                     writer=writer,
                     result=result,
@@ -133,8 +139,8 @@ def sync_push(
                     operation=operation,
                     record_id=record_id,
                     raw=raw,
-                    row=rows.get((table_name, str(record_id))),
-                    log=logs.get((table_name, str(record_id))),
+                    row=rows.get(key),
+                    log=logs.get(key),
                 )
 
             def apply(table_name: str, operation: str, record_id: Any, raw: Any) -> None:
@@ -149,39 +155,45 @@ def sync_push(
 
             # First the whole batch under one savepoint, each table's records through its batch apply
             # (a prefetch and a bulk write per table instead of a query or two per record). A bad
-            # record is the exception: if one fails, everything this pass did (rows, review items,
-            # staged changes, outcomes) is rolled back and the batch is applied again record by
-            # record below, each under its own savepoint, so the bad record is rejected and
-            # quarantined alone exactly as before. A record sent twice in one push goes to the
-            # record-by-record path directly (the batch apply takes distinct records only).
+            # record (or a record sent twice) is the exception: then everything this pass did (rows,
+            # review items, staged changes, outcomes) is rolled back and the batch is applied again
+            # record by record below, each under its own savepoint, so the bad record is rejected and
+            # quarantined alone. `atomic` (unlike a bare savepoint_rollback) also clears the
+            # broken-transaction flag after a database error.
             remaining = entries
             if _distinct_records(entries):
                 try:
-                    with transaction.atomic():  # unlike a bare savepoint, clears a failed statement's flag
+                    with transaction.atomic():
                         _apply_batch(entries, prepare=prepare, apply=apply, writer=writer, result=result, actor=actor)
                     remaining = []
                 except _REJECTABLE:
                     writer.staged.clear()  # nothing was staged before this pass
                     result.conflicts.clear()
                     result.applied_count = 0
+            seen: set[tuple[str, str]] = set()
             for table_name, operation, record_id, raw in remaining:
-                savepoint = transaction.savepoint()
+                key = (table_name, str(record_id))
                 try:
-                    apply(table_name, operation, record_id, raw)
-                    transaction.savepoint_commit(savepoint)
+                    if key in seen:  # its first occurrence stands; never apply a record twice in one seq
+                        raise _Reject(ErrorCode.SYNC_RECORD_INVALID, _DUPLICATE_MESSAGE)
+                    seen.add(key)
+                    with transaction.atomic():
+                        apply(table_name, operation, record_id, raw)
                 except _REJECTABLE as exc:
-                    transaction.savepoint_rollback(savepoint)
-                    writer.staged.pop((table_name, str(record_id)), None)
+                    if not _is_duplicate(exc):  # keep the first occurrence's row
+                        writer.staged.pop(key, None)
                     code, message = _code_message(exc)
                     rid = str(record_id)
-                    result.rejected_ids.setdefault(table_name, []).append(rid)
+                    rejected = result.rejected_ids.setdefault(table_name, [])
+                    if rid not in rejected:
+                        rejected.append(rid)
                     result.rejections.append(Rejection(table=table_name, id=rid, code=code, message=message))
                     quarantine.append(
                         QuarantinedRecord(
                             created_at=timezone.now(),
                             device=device,
                             officer=officer,
-                            table=table_name,
+                            table=table_name[:64],
                             record_id=rid[:64],
                             operation=operation,
                             code=code,
@@ -281,6 +293,8 @@ def _code_message(exc: Exception) -> tuple[str, str]:
         return str(exc.code), exc.message
     if isinstance(exc, DomainError):
         return str(exc.code), exc.message
+    if isinstance(exc, IntegrityError | DataError):  # its text names tables and constraints: not for the device
+        return str(ErrorCode.SYNC_RECORD_INVALID), "the server could not store this record"
     return str(ErrorCode.SYNC_RECORD_INVALID), str(exc) or exc.__class__.__name__
 
 
@@ -512,9 +526,9 @@ def _finish_entry(
     raw, values, record_id = pending.raw, pending.values, pending.record_id
     if applied.scope_key not in actor.scope_keys:
         raise _Reject(ErrorCode.SYNC_RECORD_OUT_OF_SCOPE, "the record would fall outside this device's scope")
-    # Echo only when the stored row is exactly what the device holds (raw, before normalisation):
-    # otherwise the device must receive the server's version on its next pull.
-    is_echo = all(applied.payload.get(k) == raw.get(k) for k in values)
+    # Echo only when the stored row is what the device holds (raw, before normalisation): otherwise
+    # the device must receive the server's version on its next pull.
+    is_echo = all(_same_wire_value(pending.table, k, applied.payload.get(k), raw.get(k)) for k in values)
     writer.stage(
         table=pending.table.name,
         record_id=record_id,
@@ -525,6 +539,14 @@ def _finish_entry(
         echo_device_id=actor.device_id if is_echo else None,
     )
     result.applied_count += 1
+
+
+def _same_wire_value(table: SyncedTable, name: str, stored: Any, sent: Any) -> bool:
+    """Equal on the wire. For text, null and "" are the same: a WatermelonDB app leaves the text
+    columns it does not fill at null, and the server stores "" for no text."""
+    if stored == sent:
+        return True
+    return table.column_by_name[name].type is ColumnType.STRING and stored in (None, "") and sent in (None, "")
 
 
 def _resend(writer: SyncWriter, row: SyncRow, server: dict[str, Any], actor: WriteActor) -> None:

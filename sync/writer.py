@@ -4,6 +4,12 @@
         person.save()
         writer.stage(table="persons", record_id=str(person.id), payload=..., scope_key=...)
 
+`sync_transaction(drop_no_ops=True)` (the registry bridge) drops a staged row whose payload and
+scope equal what its SyncRow already holds: a write that changes nothing takes no sequence number
+and sends no device anything; a block that staged only such rows leaves the head alone. Off by
+default: push restages unchanged rows on purpose (a device whose review-field edit was kept aside
+must pull the server's value back).
+
 `flush` runs at the end of the block, inside the transaction: it locks `SyncHead` (always the last
 lock taken, so lock order is stable), bumps it, and writes every staged row with that number. The
 head lock is held only from there to COMMIT, so slow work earlier in the block does not stall
@@ -25,6 +31,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from backend.core.bulk import bulk_update_fields
+from sync.bulk import bulk_insert
 from sync.models import SyncHead, SyncRow, SyncScopeExit
 
 # Sent after COMMIT with seq (int) and scope_keys (frozenset[str]) of everything that changed.
@@ -51,6 +58,7 @@ class SyncWriter:
     staged: dict[tuple[str, str], StagedRow] = field(default_factory=dict)
     seq: int | None = None
     touched_scope_keys: set[str] = field(default_factory=set)
+    drop_no_ops: bool = False
 
     def lock_rows(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], SyncRow]:
         """Lock existing SyncRows for update, in a stable order; returns those that exist."""
@@ -102,6 +110,11 @@ class SyncWriter:
             return None
         now = timezone.now()
         existing = self.lock_rows(list(self.staged))
+        if self.drop_no_ops:
+            for key in [k for k, staged in self.staged.items() if _is_no_op(existing.get(k), staged)]:
+                del self.staged[key]  # a write that changes nothing is not a change: no seq, no pull
+            if not self.staged:
+                return None
         head, _ = SyncHead.objects.select_for_update().get_or_create(pk=1)
         head.seq += 1
         head.save(update_fields=["seq"])
@@ -152,7 +165,7 @@ class SyncWriter:
             to_update.append(row)
             self.touched_scope_keys.add(staged.scope_key)
         if to_create:
-            SyncRow.objects.bulk_create(to_create, batch_size=1000)
+            bulk_insert(SyncRow, to_create)
         if to_update:
             bulk_update_fields(
                 to_update,
@@ -174,6 +187,19 @@ class SyncWriter:
         transaction.on_commit(lambda: changes_committed.send(sender=SyncWriter, seq=seq, scope_keys=keys))
         self.staged.clear()
         return seq
+
+
+def _is_no_op(row: SyncRow | None, staged: StagedRow) -> bool:
+    """Whether writing `staged` over `row` would change nothing a device can see."""
+    if row is None:
+        return staged.payload is None  # deleting something never synced
+    if row.scope_key != staged.scope_key:
+        return False
+    if staged.payload is None:
+        return row.is_deleted
+    if row.is_deleted:
+        return False
+    return bool(orjson.loads(row.payload_json) == orjson.loads(dumps_payload(staged.payload)))
 
 
 def _versions(row: SyncRow | None, staged: StagedRow, seq: int) -> dict[str, Any]:
@@ -204,10 +230,11 @@ def field_version(row: SyncRow, name: str) -> tuple[int, str]:
 
 
 @contextmanager
-def sync_transaction() -> Iterator[SyncWriter]:
-    """An atomic block whose staged sync changes get one sequence number just before COMMIT."""
+def sync_transaction(*, drop_no_ops: bool = False) -> Iterator[SyncWriter]:
+    """An atomic block whose staged sync changes get one sequence number just before COMMIT
+    (`drop_no_ops`: see the module docstring)."""
     with transaction.atomic():
-        writer = SyncWriter()
+        writer = SyncWriter(drop_no_ops=drop_no_ops)
         yield writer
         writer.flush()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,27 @@ def _media_root(tmp_path: Path, settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
+    """Empty this test process's cache. On Redis, which parallel test runs on one machine share,
+    only this process's keys (its own KEY_PREFIX): cache.clear() is FLUSHDB and wiped the rate-limit
+    counters of every other run mid-test."""
     from django.core.cache import cache
 
-    cache.clear()
+    if "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+        cache.clear()
+        return
+    client = cache._cache.get_client(None, write=True)  # type: ignore[attr-defined]
+    for key in client.scan_iter(match=f"{cache.key_prefix}:*"):  # type: ignore[attr-defined]
+        client.delete(key)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Parallel test runs on one machine share the Redis server: each process keeps its cache keys
+    under its own prefix, in a database other than 0 (where a FLUSHDB of a run without this would
+    otherwise wipe its rate-limit counters mid-test). CI runs one process: nothing changes there."""
+    cache = settings.CACHES["default"]
+    if "redis" in cache["BACKEND"].lower():
+        cache["KEY_PREFIX"] = f"test-{os.getpid()}"
+        cache["LOCATION"] = re.sub(r"/\d*$", f"/{1 + os.getpid() % 15}", str(cache["LOCATION"]))
 
 
 def make_unit(*, code: str = "U1", communes: tuple[str, ...] = ("06184",), province_wide: bool = False) -> Any:

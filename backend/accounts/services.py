@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -35,6 +36,7 @@ from backend.accounts.models import (
 )
 from backend.audit.services import audit_record
 from backend.core.errors import RateLimited
+from backend.core.text import normalize_text
 
 
 def secret_hash(secret: str) -> str:
@@ -94,6 +96,8 @@ def device_enroll(*, code: str, label: str = "", app_version: str = "") -> Enrol
     Not idempotent: the code works once.
     """
     credential = _new_secret()
+    # Kept to the columns' lengths after NFC, which can lengthen text (composition exclusions).
+    label, app_version = normalize_text(label)[:200], normalize_text(app_version)[:64]
     with transaction.atomic():
         enrollment = (
             EnrollmentCode.objects.select_for_update()
@@ -155,10 +159,12 @@ def _issue_pair(*, device: Device, officer: Officer) -> TokenPair:
     )
 
 
-def _login_rate_check(*, username: str, device_id: str) -> None:
+def login_rate_check(*, username: str, where: str) -> None:
+    """Count a login attempt for `username` at `where` (a device, the console); raise RateLimited
+    past FIELDSYNC_LOGIN_RATE_PER_MINUTE. Counted before the password is checked."""
     from django.core.cache import cache
 
-    key = f"login-rate:{secret_hash(username.lower() + '|' + device_id)}"
+    key = f"login-rate:{secret_hash(normalize_text(username).casefold() + '|' + where)}"
     added = cache.add(key, 1, timeout=60)
     count = 1 if added else cache.incr(key)
     if count > settings.FIELDSYNC_LOGIN_RATE_PER_MINUTE:
@@ -171,8 +177,11 @@ def officer_login(*, device_id: str, device_credential: str, username: str, pass
     Raises DeviceCredentialInvalid, DeviceWipeRequired, LoginFailed, OfficerNotAllowedOnDevice,
     RateLimited. Audited (success and failure, without the password).
     """
-    _login_rate_check(username=username, device_id=device_id)
-    device = Device.objects.filter(pk=device_id).select_related("unit").first() if _is_uuid(device_id) else None
+    # One device however its id is spelled (upper case, no hyphens…): else each spelling was a fresh
+    # allowance of password guesses.
+    canonical_id = str(uuid.UUID(device_id)) if _is_uuid(device_id) else device_id
+    login_rate_check(username=username, where=f"device:{canonical_id}")
+    device = Device.objects.filter(pk=canonical_id).select_related("unit").first() if _is_uuid(device_id) else None
     if device is None or not device.credential_hash:
         raise DeviceCredentialInvalid()
     if not secrets.compare_digest(device.credential_hash, secret_hash(device_credential)):
@@ -212,11 +221,26 @@ def token_refresh(*, refresh_token: str) -> TokenPair:
             raise TokenInvalid()
         if token.device.status in {DeviceStatus.REVOKED, DeviceStatus.WIPED}:
             raise DeviceWipeRequired()
-        if token.revoked_at is not None or token.expires_at <= timezone.now() or not token.officer.is_active:
+        if (
+            token.revoked_at is not None
+            or token.expires_at <= timezone.now()
+            or not _officer_may_use(officer=token.officer, device=token.device)
+        ):
             raise TokenInvalid()
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         return _issue_pair(device=token.device, officer=token.officer)
+
+
+def _officer_may_use(*, officer: Officer, device: Device, for_access: bool = False) -> bool:
+    """The login rule, rechecked on every token use: an officer no longer active or in a field role
+    keeps no access at all. An officer moved to another unit gets no new tokens on the old unit's
+    device (refresh and login refused), but the access token in hand still pulls until it expires:
+    that device's scope is then empty, so its next pull deletes the old unit's records from the phone
+    (DESIGN §3.6) and pending pushes are quarantined, never lost."""
+    if not (officer.is_active and officer.is_field_officer):
+        return False
+    return for_access or officer.unit_id == device.unit_id
 
 
 @dataclass(frozen=True)
@@ -238,7 +262,7 @@ def device_context_for_access_token(*, token: str) -> DeviceContext:
         raise TokenInvalid()
     if row.device.status in {DeviceStatus.REVOKED, DeviceStatus.WIPED}:
         raise DeviceWipeRequired()
-    if row.revoked_at is not None or not row.officer.is_active:
+    if row.revoked_at is not None or not _officer_may_use(officer=row.officer, device=row.device, for_access=True):
         raise TokenInvalid()
     if row.expires_at <= timezone.now():
         raise TokenExpired()
@@ -288,8 +312,6 @@ def device_wipe_acknowledge(*, device: Device) -> None:
 
 
 def _is_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "backend.config.middleware.ApiErrorEnvelopeMiddleware",  # outermost: sees every /api/ answer
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -84,7 +85,13 @@ PASSWORD_HASHERS = [
 REDIS_URL = env_str("FIELDSYNC_REDIS_URL", "")
 CHANNEL_LAYERS: dict[str, Any]
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # The prefix keeps deployments (or test runs) that share one Redis from poking each other's sockets.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("FIELDSYNC_CHANNEL_PREFIX", "asgi")},
+        }
+    }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -120,6 +127,10 @@ FIELDSYNC_REFRESH_TOKEN_SECONDS = env_int("FIELDSYNC_REFRESH_TOKEN_SECONDS", 30 
 FIELDSYNC_ENROLLMENT_CODE_SECONDS = env_int("FIELDSYNC_ENROLLMENT_CODE_SECONDS", 24 * 3600)
 FIELDSYNC_MAX_OFFLINE_DAYS = env_int("FIELDSYNC_MAX_OFFLINE_DAYS", 180)
 FIELDSYNC_PULL_PAGE_ROWS = env_int("FIELDSYNC_PULL_PAGE_ROWS", 5000)
+# JSON request bodies (a push of up to sync.push.MAX_PUSH_RECORDS records with long notes) held in
+# memory; Django's 2.5 MB default refused pushes of a few thousand records. tus bodies are streamed
+# and not limited by this. Larger bodies get a 413 sync_payload_too_large envelope.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("FIELDSYNC_MAX_REQUEST_BYTES", 32 * 1024 * 1024)
 FIELDSYNC_MIN_SCHEMA_VERSION = env_int("FIELDSYNC_MIN_SCHEMA_VERSION", 1)
 FIELDSYNC_INPROCESS_WORKER = env_bool("FIELDSYNC_INPROCESS_WORKER", False)
 FIELDSYNC_FACE_SEARCH_RATE_PER_HOUR = env_int("FIELDSYNC_FACE_SEARCH_RATE_PER_HOUR", 60)

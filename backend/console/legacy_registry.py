@@ -22,6 +22,7 @@ from backend.registry.synthetic import (
     FEMALE_GIVEN_NAMES,
     MALE_GIVEN_NAMES,
     PRE2025_UNITS,
+    Pre2025Unit,
     SyntheticPerson,
     SyntheticProvince,
     SyntheticResidence,
@@ -54,6 +55,10 @@ def split_commune_codes() -> list[str]:
     return sorted(code for code, targets in seen.items() if len(targets) > 1)
 
 
+def _pre2025_unit(code: str) -> Pre2025Unit:
+    return next(unit for units in PRE2025_UNITS.values() for unit in units if unit.code == code)
+
+
 def _person_row(
     p: SyntheticPerson, home: SyntheticResidence | None, *, legacy_id: int, index: int, managed: bool
 ) -> dict[str, Any]:
@@ -69,8 +74,12 @@ def _person_row(
     if index % UNKNOWN_COMMUNE_EVERY == 0:
         commune = "99999"
     elif index % SPLIT_COMMUNE_EVERY == 0:
+        # An old record still in its pre-2025 form, in a unit split in 2025 (a human must choose).
         splits = split_commune_codes()
         commune, since = splits[index % len(splits)], date(2019, 5, 1)
+        unit = _pre2025_unit(commune)
+        village = home.village_or_street if home is not None else "Thôn Nà Pàn"
+        address = f"{village}, {unit.label}, {unit.district}, tỉnh Lạng Sơn"
     return {
         "MA_DT": legacy_id,
         "HO_TEN": p.full_name,
@@ -118,17 +127,21 @@ def _chunks(rows: list[dict[str, Any]], size: int = 2000) -> Iterator[list[dict[
 
 @dataclass(frozen=True)
 class InitSummary:
-    persons: int
+    persons: int  # loaded now; when `loaded` is False, what the registry already held
     notices: int
     head: int
+    loaded: bool = True
 
 
 def legacy_registry_init(engine: Engine, province: SyntheticProvince) -> InitSummary:
-    """Create the schema and load `province` (only into an empty registry; idempotent otherwise)."""
+    """Create the schema and load `province` into an empty registry. Idempotent: a registry that
+    already holds persons is left alone (the summary then says what it holds, `loaded=False`)."""
     legacy.legacy_schema_create(engine)
     with engine.begin() as connection:
-        if connection.execute(select(func.count()).select_from(legacy.DOI_TUONG)).scalar_one():
-            return InitSummary(0, 0, legacy.head_change_seq(connection))
+        held = int(connection.execute(select(func.count()).select_from(legacy.DOI_TUONG)).scalar_one())
+        if held:
+            notices_held = int(connection.execute(select(func.count()).select_from(legacy.QD_TRUY_NA)).scalar_one())
+            return InitSummary(held, notices_held, legacy.head_change_seq(connection), loaded=False)
     homes = {r.person_key: r for r in province.residences if r.kind == "THUONG_TRU" and r.valid_to is None}
     managed = {d.person_key for d in province.drug_records if d.status == "active"}
     now = legacy.legacy_now()

@@ -31,8 +31,8 @@ from backend.accounts.models import Device, DeviceStatus, Officer, Role, Unit
 from backend.audit.services import audit_chain_verify
 from backend.console import selectors
 from backend.console.services import console_bridge_run, console_session_record
-from backend.core.errors import DomainError
-from backend.core.text import normalize_text
+from backend.core.errors import DomainError, RateLimited
+from backend.core.text import json_loads_storable, normalize_text
 from sync import review as review_services
 from sync.models import QuarantineStatus, ReviewStatus
 from sync.registry_bridge import services as bridge_services
@@ -88,6 +88,15 @@ def _fail(request: HttpRequest, exc: DomainError) -> None:
 
 
 class ConsoleAuthenticationForm(AuthenticationForm):
+    def clean(self) -> dict[str, Any]:
+        # Counted before the password is checked, like a device login: the console's accounts are
+        # the most powerful ones, and Django's LoginView has no limit of its own.
+        try:
+            account_services.login_rate_check(username=str(self.data.get("username", "")), where="console")
+        except RateLimited:
+            raise forms.ValidationError("Too many login attempts; wait a minute.", code="rate_limited")
+        return super().clean()
+
     def confirm_login_allowed(self, user: Any) -> None:
         super().confirm_login_allowed(user)
         if not _may_read(cast(Officer, user)):
@@ -214,7 +223,7 @@ def _edited_value(raw: str, like: Any) -> Any:
     if isinstance(like, str) or like is None:
         return text
     try:
-        return json.loads(text)
+        return json_loads_storable(text)
     except ValueError:
         return text
 
@@ -301,7 +310,7 @@ def quarantine_act(request: HttpRequest, item_id: str) -> HttpResponse:
             messages.error(request, "Choose replay or discard.")
             return redirect("console:quarantine")
         try:
-            fixed = json.loads(request.POST.get("payload", "") or "{}")
+            fixed = json_loads_storable(request.POST.get("payload", "") or "{}")
         except ValueError:
             messages.error(request, "The fixed payload is not valid JSON.")
             return redirect("console:quarantine")

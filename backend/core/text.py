@@ -20,18 +20,23 @@ which Latin-1 reads as a soft hyphen, and `normalize_text` removes soft hyphens.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import unicodedata
-from typing import Final
+from typing import Any, Final
 
 __all__ = [
     "TCVN3_TO_UNICODE",
     "exact_key",
+    "json_loads_storable",
+    "json_make_storable",
     "looks_like_tcvn3",
     "normalize_name",
     "normalize_text",
     "search_key",
     "tcvn3_to_unicode",
+    "text_make_storable",
     "unicode_to_tcvn3",
     "vietnamese_sort_key",
 ]
@@ -50,6 +55,18 @@ _INVISIBLE: Final[dict[int, None]] = {
         "\u00ad",  # soft hyphen
     )
 }
+
+# Control characters (C0, DEL, C1) other than the whitespace ones, which `normalize_text` collapses.
+# NUL arrives as C-string padding of fixed-width legacy fields; none of them means anything in a record.
+_CONTROL: Final[dict[int, None]] = {
+    code: None for code in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if not chr(code).isspace()
+}
+
+# What no database stores: NUL (PostgreSQL text and jsonb refuse it) and lone UTF-16 surrogates
+# (not Unicode scalar values: they cannot be encoded as UTF-8). A paired surrogate from JSON is
+# already one code point by the time it is a Python str, so every surrogate left is a lone one.
+_UNSTORABLE: Final[re.Pattern[str]] = re.compile("[\x00\ud800-\udfff]")
+_LONE_SURROGATE: Final[re.Pattern[str]] = re.compile("[\ud800-\udfff]")
 
 # Name fields only: letters that look like Đ/đ but are not (DOMAIN §4.1.3). ð is a real letter
 # in other languages, so this is never applied to free text.
@@ -88,14 +105,71 @@ def _order_vietnamese_marks(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(out))
 
 
-def normalize_text(s: str) -> str:
-    """Return `s` in NFC without invisible characters, with whitespace collapsed and stripped.
+def text_make_storable(s: str) -> str:
+    """Remove NUL and replace lone surrogates by U+FFFD, the Unicode replacement character.
 
-    Removes ZWSP, ZWNJ, ZWJ, word joiner, BOM and soft hyphen; turns NBSP and every other
-    Unicode space or line break into one ASCII space; composes Vietnamese letters whose marks
-    came in a non-canonical order. Idempotent.
+    For the edge of the system, which cannot know whether a string is text or an identifier. NUL
+    is C-string padding and means nothing (whatever removing it yields could have been sent as
+    is); a lone surrogate is half a character that was cut off (an emoji split by a substring), so
+    its place is marked. Every other string comes back unchanged.
     """
-    without_invisible = s.translate(_INVISIBLE)
+    if not _UNSTORABLE.search(s):
+        return s
+    return _LONE_SURROGATE.sub("\ufffd", s.replace("\x00", ""))
+
+
+def json_make_storable(value: Any) -> Any:
+    """`text_make_storable` applied to every string (keys too) of parsed JSON; other values as they are."""
+    if isinstance(value, str):
+        return text_make_storable(value)
+    if isinstance(value, dict):
+        return {text_make_storable(str(k)): json_make_storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_make_storable(v) for v in value]
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} does not fit a double")
+    return value
+
+
+_INT64_LIMIT: Final[int] = 2**63
+
+
+def _int64_or_double(text: str) -> int | float:
+    """An integer beyond 64 bits is read as the double JSON.parse reads (orjson, SQL and the phone
+    hold no more); validation then judges it like any other out-of-range number."""
+    value = int(text)
+    return value if -_INT64_LIMIT <= value < _INT64_LIMIT else _finite_float(text)
+
+
+def json_loads_storable(data: str | bytes) -> Any:
+    """Parse JSON as JSON.stringify writes it, every string made storable (`json_make_storable`).
+
+    Raises ValueError for what JSON.stringify never writes and no JSON column stores: NaN,
+    Infinity, numbers beyond a double (1e999), as well as for text that is not JSON. Integers
+    beyond 64 bits become doubles, as JSON.parse reads them.
+    """
+    parsed = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_int64_or_double)
+    return json_make_storable(parsed)
+
+
+def normalize_text(s: str) -> str:
+    """Return `s` in NFC without invisible or control characters, with whitespace collapsed and stripped.
+
+    Removes ZWSP, ZWNJ, ZWJ, word joiner, BOM, soft hyphen and the control characters (NUL…);
+    turns NBSP and every other Unicode space or line break into one ASCII space; replaces lone
+    surrogates with U+FFFD; composes Vietnamese letters whose marks came in a non-canonical order.
+    Idempotent.
+    """
+    without_invisible = text_make_storable(s).translate(_INVISIBLE).translate(_CONTROL)
     # str.split() with no argument splits on every Unicode whitespace character, NBSP included.
     collapsed = unicodedata.normalize("NFC", " ".join(without_invisible.split()))
     if any(unicodedata.combining(c) for c in collapsed):  # rare: only then pay for the reordering

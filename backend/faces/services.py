@@ -19,6 +19,7 @@ from django.utils import timezone
 from backend.accounts.models import Device, Officer
 from backend.audit.services import audit_record
 from backend.core.errors import RateLimited
+from backend.core.text import normalize_text
 from backend.faces import thresholds
 from backend.faces.domain_errors import (
     FaceDecisionInvalid,
@@ -42,6 +43,7 @@ from sync.writer import sync_transaction
 logger = logging.getLogger(__name__)
 
 TOP_K = 10
+CASE_REFERENCE_MAX_CHARS = 128  # FaceSearch.case_reference
 MODEL_NAME = "dlib_face_recognition_resnet_model_v1 (face_recognition 1.3, HOG detector, 5-point landmarks)"
 
 
@@ -64,9 +66,14 @@ def face_search_start(
     """
     from media_store.models import Upload
 
-    case_reference = case_reference.strip()
+    case_reference = normalize_text(case_reference)
     if purpose not in SearchPurpose.values or not case_reference:
         raise FaceSearchPurposeInvalid(details={"purposes": list(SearchPurpose.values)})
+    if len(case_reference) > CASE_REFERENCE_MAX_CHARS:  # NFC can lengthen text: checked after it
+        raise FaceSearchPurposeInvalid(
+            f"The case reference is longer than {CASE_REFERENCE_MAX_CHARS} characters.",
+            details={"max_length": CASE_REFERENCE_MAX_CHARS},
+        )
     sha256 = photo_sha256.lower()
     # The probe must have been uploaded (completely) by a device of the officer's unit.
     if not Upload.objects.filter(photo__sha256=sha256, device__unit_id=device.unit_id).exists():
@@ -230,7 +237,7 @@ def face_candidate_decide(
         raise FaceSearchNotFound()
     with transaction.atomic():
         made, created = CandidateDecision.objects.get_or_create(
-            candidate=candidate, officer=officer, defaults={"decision": decision, "note": note}
+            candidate=candidate, officer=officer, defaults={"decision": decision, "note": normalize_text(note)}
         )
         if not created:
             raise FaceDecisionInvalid("You already recorded a decision on this candidate.")

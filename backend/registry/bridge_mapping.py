@@ -9,13 +9,19 @@ synthetic province ("P000123" for MA_DT 123), so a registry initialised from the
 links to a fieldsync database seeded from it; any other registry row gets a fresh stable uuid5.
 
 The 2025 merger: a registry commune code is read as a 2025 code unless the address was recorded
-before 1 Jul 2025 and the code is also a pre-2025 code (codes were reused: xã Đồng Đăng 06184 is
-the old thị trấn Đồng Đăng). A pre-2025 code wholly merged maps to its 2025 commune from the merger
-date; one split across several 2025 communes is refused (the bridge quarantines it for a human).
+before 1 Jul 2025, the code is also a pre-2025 code (codes were reused: xã Đồng Đăng 06184 is the
+old thị trấn Đồng Đăng; every one of the province's 65 codes is also an old one) and the address
+text is not in the 2025 form. The text decides because the registry's own conversion rewrote code
+and text together, keeping the registration date: a text naming a district-level unit (huyện, thị
+xã, thành phố) or a thị trấn was written before the merger (neither exists since), one naming
+neither was converted; with no text the date alone decides. A pre-2025 code wholly merged maps to
+its 2025 commune from the merger date; one split across several 2025 communes is refused (the
+bridge quarantines it for a human).
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -23,11 +29,13 @@ from datetime import date
 from functools import cache
 from typing import Any
 
+import orjson
 from django.utils import timezone
 
 from backend.core.text import normalize_name
 from backend.registry import scopes
 from backend.registry import sync_tables as st
+from backend.registry.bulk import bulk_insert
 from backend.registry.communes import PROVINCE_CODE, commune_codes
 from backend.registry.models import (
     AdminCodeVersion,
@@ -82,11 +90,25 @@ def _successors() -> dict[str, frozenset[str]]:
     return {code: frozenset(targets) for code, targets in found.items()}
 
 
-def commune_resolve(code: str, recorded_on: date | None) -> CommuneResolution:
+_PRE2025_UNIT_WORDS = re.compile(r"(?:^|[\s,])(?:huyện|thị xã|thành phố|thị trấn)\s", re.IGNORECASE)
+
+
+def address_is_pre2025_form(text: str) -> bool | None:
+    """Whether an address text is in the pre-2025 form (names a level abolished on 1 Jul 2025);
+    None when there is no text to tell."""
+    text = text.strip()
+    if not text:
+        return None
+    return _PRE2025_UNIT_WORDS.search(text) is not None
+
+
+def commune_resolve(code: str, recorded_on: date | None, address_text: str = "") -> CommuneResolution:
     """Read a registry commune code (see the module docstring)."""
     is_current = code in commune_codes()
     successors = _successors().get(code)
-    recorded_before_merger = recorded_on is not None and recorded_on < MERGER_DATE
+    recorded_before_merger = (
+        recorded_on is not None and recorded_on < MERGER_DATE and address_is_pre2025_form(address_text) is not False
+    )
     if is_current and (successors is None or not recorded_before_merger):
         return CommuneResolution(status=CommuneStatus.CURRENT, code=code)
     if successors is None:
@@ -190,8 +212,14 @@ def _check_id_number(person: Person, number: str | None) -> None:
 
 
 def _new_home(person: Person, address: Mapping[str, Any]) -> Residence:
+    home = _home_for(person, address)
+    home.save(force_insert=True)
+    return home
+
+
+def _home_for(person: Person, address: Mapping[str, Any]) -> Residence:
     valid_from = date.fromisoformat(address["valid_from"]) if address.get("valid_from") else None
-    return Residence.objects.create(
+    return Residence(
         person=person,
         kind=ResidenceKind.THUONG_TRU,
         province_code=PROVINCE_CODE,
@@ -239,6 +267,99 @@ _SCALAR_TEXT = ("ethnicity", "native_place", "identifying_marks", "notes")
 _SCALAR_NAMES = ("father_name", "mother_name")
 
 
+def _new_person(record_id: str, values: Mapping[str, Any]) -> Person:
+    """An unsaved Person from a new registry row (its home: `values["address"]`). Raises MappingRejected."""
+    address = values.get("address")
+    status = str(values.get("management_status") or ManagementStatus.NONE)
+    if status not in ManagementStatus.values:
+        raise MappingRejected(BridgeProblem.ROW_INVALID, "Unknown management status.", value=status)
+    if values.get("sex") not in Sex.values:
+        raise MappingRejected(BridgeProblem.ROW_INVALID, "Unknown sex.", value=values.get("sex"))
+    if not address:
+        raise MappingRejected(BridgeProblem.COMMUNE_UNKNOWN, "The registry row has no address.")
+    person = Person(id=uuid.UUID(record_id), source="registry", data_quality={"bridge": True})
+    _set_name(person, str(values["full_name"]))
+    _set_dob(person, values.get("dob"))
+    person.sex = str(values["sex"])
+    person.personal_id_number = values.get("personal_id_number")
+    for name in _SCALAR_TEXT:
+        setattr(person, name, str(values.get(name) or ""))
+    for name in _SCALAR_NAMES:
+        setattr(person, name, normalize_name(str(values.get(name) or "")))
+    person.management_status = status
+    person.primary_commune_code = str(address["commune_code"])
+    person.is_archived = bool(values.get("is_archived"))
+    return person
+
+
+def persons_create_many(
+    *, writer: SyncWriter, records: Sequence[tuple[str, Mapping[str, Any]]]
+) -> dict[str, MappingRejected]:
+    """`person_apply(is_new=True)` for a batch: one query for the ID numbers already held, one bulk
+    INSERT of the persons and one of their homes, one query for photos already linked to them.
+    Returns the rows refused (bad values, an ID number another person holds or an earlier row of
+    the batch took)."""
+    refused: dict[str, MappingRejected] = {}
+    people: list[tuple[Person, Mapping[str, Any]]] = []
+    for record_id, values in records:
+        try:
+            people.append((_new_person(record_id, values), values))
+        except MappingRejected as exc:
+            refused[record_id] = exc
+    numbers = sorted({p.personal_id_number for p, _ in people if p.personal_id_number})
+    held: set[str] = set()
+    for start in range(0, len(numbers), 500):
+        held.update(
+            str(n)
+            for n in Person.objects.filter(personal_id_number__in=numbers[start : start + 500]).values_list(
+                "personal_id_number", flat=True
+            )
+        )
+    accepted: list[tuple[Person, Residence]] = []
+    for person, values in people:
+        number = person.personal_id_number
+        if number and number in held:
+            refused[str(person.id)] = MappingRejected(
+                BridgeProblem.ID_NUMBER_CONFLICT, "Another person already holds this personal ID number.", value=number
+            )
+            continue
+        if number:
+            held.add(number)
+        accepted.append((person, _home_for(person, values["address"])))
+    bulk_insert(Person, [person for person, _ in accepted])
+    bulk_insert(Residence, [home for _, home in accepted])
+    ids = [str(person.id) for person, _ in accepted]
+    photos: dict[str, list[PhotoLink]] = defaultdict(list)
+    for start in range(0, len(ids), 500):
+        for photo in PhotoLink.objects.filter(record_table=st.PERSONS, record_id__in=ids[start : start + 500]):
+            photos[photo.record_id].append(photo)
+    for person, home in accepted:
+        scope = st.scope_of_person(person)
+        writer.stage(
+            table=st.PERSONS,
+            record_id=str(person.id),
+            payload=st.serialize_person(person),
+            scope_key=scope,
+            writer=WRITER,
+        )
+        writer.stage(
+            table=st.RESIDENCES,
+            record_id=str(home.id),
+            payload=st.serialize_residence(home),
+            scope_key=st.scope_of_residence(home, person=person),
+            writer=WRITER,
+        )
+        for photo in photos.get(str(person.id), []):
+            writer.stage(
+                table=st.PHOTOS,
+                record_id=str(photo.id),
+                payload=st.serialize_photo(photo),
+                scope_key=scope,
+                writer=WRITER,
+            )
+    return refused
+
+
 def person_apply(
     *, writer: SyncWriter, record_id: str, values: Mapping[str, Any], changed: Sequence[str], is_new: bool
 ) -> None:
@@ -250,29 +371,21 @@ def person_apply(
     if values.get("sex") not in Sex.values:
         raise MappingRejected(BridgeProblem.ROW_INVALID, "Unknown sex.", value=values.get("sex"))
     if is_new:
-        if not address:
-            raise MappingRejected(BridgeProblem.COMMUNE_UNKNOWN, "The registry row has no address.")
-        person = Person(id=uuid.UUID(record_id), source="registry", data_quality={"bridge": True})
-        _set_name(person, str(values["full_name"]))
-        _set_dob(person, values.get("dob"))
-        person.sex = str(values["sex"])
-        person.personal_id_number = values.get("personal_id_number")
-        for name in _SCALAR_TEXT:
-            setattr(person, name, str(values.get(name) or ""))
-        for name in _SCALAR_NAMES:
-            setattr(person, name, normalize_name(str(values.get(name) or "")))
-        person.management_status = status
-        person.primary_commune_code = str(address["commune_code"])
-        person.is_archived = bool(values.get("is_archived"))
+        person = _new_person(record_id, values)
         _check_id_number(person, person.personal_id_number)
         person.save(force_insert=True)
-        _new_home(person, address)
+        _new_home(person, address or {})
         _stage_tree(writer, person, changed=None)
         return
     existing = Person.objects.select_for_update().filter(pk=record_id).first()
     if existing is None:
         raise MappingRejected(BridgeProblem.PERSON_UNKNOWN, "The linked person no longer exists.")
     person = existing
+    stored = _person_values(person)
+    # Only what really differs is written: a no-op write moves no residence and stages nothing.
+    changed = [name for name in changed if _encoded(values.get(name)) != _encoded(stored.get(name))]
+    if not changed:
+        return
     wire_changed: set[str] = set()
     fields: set[str] = set()
     moved = False
@@ -340,6 +453,10 @@ def _move_home(person: Person, address: Mapping[str, Any]) -> None:
         person._prefetched_objects_cache.clear()
 
 
+def _encoded(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
 def person_id_number_owner(number: str) -> str | None:
     found = Person.objects.filter(personal_id_number=number).values_list("id", flat=True).first()
     return str(found) if found else None
@@ -367,30 +484,16 @@ def notices_current(record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     return {str(n.id): _notice_values(n) for n in WantedNotice.objects.filter(pk__in=list(record_ids))}
 
 
-def notice_apply(
-    *, writer: SyncWriter, record_id: str, values: Mapping[str, Any], changed: Sequence[str], is_new: bool
-) -> None:
-    """Create a notice or apply registry changes to it; a rescinded notice leaves every device."""
+def _notice_check(values: Mapping[str, Any]) -> None:
     category = str(values.get("category") or "")
     if category not in WantedCategory.values:
         raise MappingRejected(BridgeProblem.ROW_INVALID, "Unknown wanted category.", value=category)
     reason = str(values.get("rescission_reason") or "")
     if reason not in RescissionReason.values:
         raise MappingRejected(BridgeProblem.ROW_INVALID, "Unknown rescission reason.", value=reason)
-    if is_new:
-        person: Person | None = None
-        legacy_person = values.get("person_legacy_id")
-        if legacy_person is not None:
-            person = Person.objects.filter(pk=person_record_id(int(legacy_person))).first()
-            if person is None:
-                raise MappingRejected(BridgeProblem.PERSON_UNKNOWN, "The notice's person is not in fieldsync (yet).")
-        notice = WantedNotice(id=uuid.UUID(record_id), person=person)
-    else:
-        found = WantedNotice.objects.select_for_update().filter(pk=record_id).first()
-        if found is None:
-            raise MappingRejected(BridgeProblem.ROW_INVALID, "The linked notice no longer exists.")
-        notice = found
-    names = list(values) if is_new else list(changed)
+
+
+def _notice_fill(notice: WantedNotice, values: Mapping[str, Any], names: Sequence[str]) -> None:
     for name in names:
         value = values.get(name)
         if name in ("decision_date", "rescission_date"):
@@ -404,9 +507,25 @@ def notice_apply(
             notice.status = WantedStatus.RESCINDED if value == "RESCINDED" else WantedStatus.ACTIVE
         elif name in ("decision_no", "issuing_agency", "category", "rescission_decision_no", "rescission_reason"):
             setattr(notice, name, str(value or ""))
-    if is_new and notice.person is not None:
-        notice.sex, notice.dob_year = notice.person.sex, notice.person.dob_year
-    notice.save()
+
+
+def _new_notice(record_id: str, values: Mapping[str, Any], persons: Mapping[str, Person]) -> WantedNotice:
+    """An unsaved notice for a new registry row; `persons` holds the persons it may name."""
+    _notice_check(values)
+    person: Person | None = None
+    legacy_person = values.get("person_legacy_id")
+    if legacy_person is not None:
+        person = persons.get(person_record_id(int(legacy_person)))
+        if person is None:
+            raise MappingRejected(BridgeProblem.PERSON_UNKNOWN, "The notice's person is not in fieldsync (yet).")
+    notice = WantedNotice(id=uuid.UUID(record_id), person=person)
+    _notice_fill(notice, values, list(values))
+    if person is not None:
+        notice.sex, notice.dob_year = person.sex, person.dob_year
+    return notice
+
+
+def _stage_notice(writer: SyncWriter, notice: WantedNotice, photos: Sequence[PhotoLink]) -> None:
     scope = st.scope_of_wanted_notice(notice)
     writer.stage(
         table=st.WANTED_NOTICES,
@@ -415,11 +534,74 @@ def notice_apply(
         scope_key=scope,
         writer=WRITER,
     )
-    for photo in PhotoLink.objects.filter(record_table=st.WANTED_NOTICES, record_id=str(notice.id)):
+    for photo in photos:
         writer.stage(
             table=st.PHOTOS, record_id=str(photo.id), payload=st.serialize_photo(photo), scope_key=scope, writer=WRITER
         )
     assert scope in (scopes.PROVINCE, scopes.ARCHIVED)
+
+
+def _persons_by_id(ids: Sequence[str]) -> dict[str, Person]:
+    found: dict[str, Person] = {}
+    for start in range(0, len(ids), 500):
+        for person in Person.objects.filter(pk__in=list(ids[start : start + 500])):
+            found[str(person.id)] = person
+    return found
+
+
+def _photos_of(table: str, ids: Sequence[str]) -> dict[str, list[PhotoLink]]:
+    found: dict[str, list[PhotoLink]] = defaultdict(list)
+    for start in range(0, len(ids), 500):
+        for photo in PhotoLink.objects.filter(record_table=table, record_id__in=list(ids[start : start + 500])):
+            found[photo.record_id].append(photo)
+    return found
+
+
+def notice_apply(
+    *, writer: SyncWriter, record_id: str, values: Mapping[str, Any], changed: Sequence[str], is_new: bool
+) -> None:
+    """Create a notice or apply registry changes to it; a rescinded notice leaves every device."""
+    _notice_check(values)
+    if is_new:
+        legacy_person = values.get("person_legacy_id")
+        persons = _persons_by_id([person_record_id(int(legacy_person))]) if legacy_person is not None else {}
+        notice = _new_notice(record_id, values, persons)
+    else:
+        found = WantedNotice.objects.select_for_update().filter(pk=record_id).first()
+        if found is None:
+            raise MappingRejected(BridgeProblem.ROW_INVALID, "The linked notice no longer exists.")
+        notice = found
+        _notice_fill(notice, values, list(changed))
+    notice.save()
+    _stage_notice(writer, notice, _photos_of(st.WANTED_NOTICES, [str(notice.id)]).get(str(notice.id), []))
+
+
+def notices_create_many(
+    *, writer: SyncWriter, records: Sequence[tuple[str, Mapping[str, Any]]]
+) -> dict[str, MappingRejected]:
+    """`notice_apply(is_new=True)` for a batch: one query for the persons named, one bulk INSERT,
+    one query for photos already linked. A bulk INSERT sends no post_save, and the face gallery's
+    receiver would have nothing to do: the bridge never sets a notice's photos (`photo_sha256`)."""
+    named = sorted(
+        {
+            person_record_id(int(values["person_legacy_id"]))
+            for _, values in records
+            if values.get("person_legacy_id") is not None
+        }
+    )
+    persons = _persons_by_id(named)
+    refused: dict[str, MappingRejected] = {}
+    notices: list[WantedNotice] = []
+    for record_id, values in records:
+        try:
+            notices.append(_new_notice(record_id, values, persons))
+        except MappingRejected as exc:
+            refused[record_id] = exc
+    bulk_insert(WantedNotice, notices)
+    photos = _photos_of(st.WANTED_NOTICES, [str(n.id) for n in notices])
+    for notice in notices:
+        _stage_notice(writer, notice, photos.get(str(notice.id), []))
+    return refused
 
 
 def register() -> None:
@@ -431,6 +613,7 @@ def register() -> None:
                 record_id_for=person_record_id,
                 current_values=persons_current,
                 apply=person_apply,
+                create_many=persons_create_many,
             ),
             wanted_notices=EntityMapping(
                 legacy_table="QD_TRUY_NA",
@@ -438,6 +621,7 @@ def register() -> None:
                 record_id_for=notice_record_id,
                 current_values=notices_current,
                 apply=notice_apply,
+                create_many=notices_create_many,
             ),
             commune_resolve=commune_resolve,
             person_id_number_owner=person_id_number_owner,

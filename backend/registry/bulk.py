@@ -1,8 +1,7 @@
 """Fast bulk inserts for seeding (35,000 persons ≈ 240,000 rows plus as many SyncRows).
 
-Django's `bulk_create` spends ~85% of its time compiling SQL per field per row (measured: ~6,600
-rows/s here). `bulk_insert` prepares only the values that need the backend (UUID, JSON, dates)
-and sends one `executemany` per batch.
+`bulk_insert` (now `sync.bulk.bulk_insert`, re-exported here) prepares only the values that need
+the backend and sends one `executemany` per batch.
 
 `sync_rows_insert_new` is `SyncWriter.stage` + `flush` for records that were never synced, with the
 same rules as `sync.writer.SyncWriter.flush`: existing rows are locked (stable order) and the head
@@ -13,68 +12,17 @@ falls back to the SyncWriter. It exists only until sync offers a bulk staging AP
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from sync.bulk import bulk_insert
 from sync.models import SyncHead, SyncRow
 from sync.writer import SyncWriter, changes_committed, dumps_payload
 
-_PLAIN_FIELDS = (
-    models.CharField,
-    models.TextField,
-    models.BooleanField,
-    models.IntegerField,
-    models.FloatField,
-)
-_BATCH_ROWS = 2000
-
-
-def _converter(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
-    """A value -> database value function; the common cases skip Django's per-value machinery."""
-    if isinstance(field, _PLAIN_FIELDS) and not isinstance(field, models.AutoField):
-        return lambda value: value
-    target = field.target_field if isinstance(field, models.ForeignKey) else field
-    if isinstance(target, models.UUIDField) and not connection.features.has_native_uuid_field:
-        return lambda value: value.hex if isinstance(value, uuid.UUID) else field.get_db_prep_save(value, connection)
-    if isinstance(field, models.DateTimeField):
-        # Rows of one batch share their timestamps (auto_now): convert each distinct value once.
-        cache: dict[Any, Any] = {}
-
-        def convert(value: Any) -> Any:
-            if value not in cache:
-                cache[value] = field.get_db_prep_save(value, connection)
-            return cache[value]
-
-        return convert
-    return lambda value: field.get_db_prep_save(value, connection)
-
-
-def bulk_insert(model: type[models.Model], objects: Sequence[models.Model]) -> None:
-    """INSERT `objects` as they are (no signals, no save(); auto_now fields are filled in)."""
-    if not objects:
-        return
-    now = timezone.now()
-    fields = [f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField))]
-    auto_now = [f.attname for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
-    converters = [(f.attname, _converter(f)) for f in fields]
-    quote = connection.ops.quote_name
-    # Identifiers come from model metadata (quoted), values are parameters: nothing user-supplied.
-    columns = ", ".join(quote(str(f.column)) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
-    rows = []
-    for obj in objects:
-        for name in auto_now:
-            if getattr(obj, name) is None:
-                setattr(obj, name, now)
-        rows.append(tuple(convert(getattr(obj, name)) for name, convert in converters))
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), _BATCH_ROWS):
-            cursor.executemany(sql, rows[start : start + _BATCH_ROWS])
+__all__ = ["bulk_insert", "sync_rows_insert_new"]
 
 
 def sync_rows_insert_new(staged: Sequence[tuple[str, str, dict[str, Any], str]]) -> int | None:

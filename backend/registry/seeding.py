@@ -29,6 +29,7 @@ from backend.registry.models import (
     WantedNotice,
 )
 from backend.registry.synthetic import (
+    SOURCE_REGISTRY,
     SyntheticConviction,
     SyntheticDrugRecord,
     SyntheticPerson,
@@ -150,7 +151,11 @@ class SeedMapper:
             admin_code_version=r.admin_code_version,
             valid_from=r.valid_from,
             valid_to=r.valid_to,
-            source=r.source,
+            # An address still in its pre-2025 form keeps the old code as the registry records it
+            # ("registry:<code>", as the bridge stores it), so a bridge run compares like with like.
+            source=f"registry:{r.pre2025_ward_code}"
+            if r.admin_code_version == "pre2025" and r.source == SOURCE_REGISTRY
+            else r.source,
         )
 
     def _conviction(self, c: SyntheticConviction, person: Person) -> CriminalRecord:

@@ -499,10 +499,17 @@ def _uuid_list(value: Any) -> list[uuid.UUID]:
 
 
 def _record_uuid(record_id: str) -> uuid.UUID:
+    """The UUID a record id spells, in its one canonical spelling (lower case, hyphenated).
+
+    Any other spelling (upper case, no hyphens) would name an existing row under a second SyncRow
+    id, and the device would hold the record twice; so it is refused like a malformed id.
+    """
     parsed = _uuid_or_none(record_id)
-    if parsed is None:
+    if parsed is None or str(parsed) != record_id:
         raise RecordRejected(
-            "record id must be a UUID", code=ErrorCode.SYNC_RECORD_ID_INVALID, details={"id": record_id}
+            "record id must be a UUID in lower case with hyphens",
+            code=ErrorCode.SYNC_RECORD_ID_INVALID,
+            details={"id": record_id},
         )
     return parsed
 
@@ -573,16 +580,33 @@ def _coordinate(values: Mapping[str, Any], name: str, *, limit: float) -> float 
 
 
 def _existing_person(
-    values: Mapping[str, Any], name: str, *, required: bool, known: Mapping[uuid.UUID, Person] | None = None
+    values: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool,
+    actor: WriteActor,
+    known: Mapping[uuid.UUID, Person] | None = None,
 ) -> Person | None:
     raw = values.get(name)
     if raw in (None, ""):
         if required:
             raise _reject(f"{name} is required", field=name)
         return None
-    person = _find_person(raw, known=known)
+    person = _person_in_scope(raw, actor=actor, known=known)
     if person is None:
         raise _reject(f"{name} does not name a known person", field=name, value=raw)
+    return person
+
+
+def _person_in_scope(raw: Any, *, actor: WriteActor, known: Mapping[uuid.UUID, Person] | None = None) -> Person | None:
+    """The person `raw` names, if the writing device may see it; the server (no device) sees all.
+
+    A person of another scope is answered exactly like a missing one, so that a device cannot
+    learn which ids exist outside its scope from how its push is refused.
+    """
+    person = _find_person(raw, known=known)
+    if person is None or (actor.device_id is not None and scope_of_person(person) not in actor.scope_keys):
+        return None
     return person
 
 
@@ -715,7 +739,7 @@ def apply_residence(*, record_id: str, values: Mapping[str, Any], is_new: bool, 
     """Create a residence for a known person, or update its address fields."""
     changed: set[str] = set()
     if is_new:
-        person = _existing_person(values, "person_id", required=True)
+        person = _existing_person(values, "person_id", required=True, actor=actor)
         assert person is not None
         residence = Residence(id=_record_uuid(record_id), person=person, source="device")
         names = {c.name for c in RESIDENCE_COLUMNS if c.policy is not SERVER} - {"person_id"}
@@ -797,7 +821,7 @@ _CHECK_TEXT_LIMITS = {"personal_id_number_seen": 20, "full_name_seen": 200, "loc
 def apply_check(*, record_id: str, values: Mapping[str, Any], is_new: bool, actor: WriteActor) -> AppliedRecord:
     """Record or correct a field check. The officer, device and unit come from the actor, never the payload."""
     check = _new_check(record_id, actor) if is_new else _load(Check, record_id)
-    changed = _check_edit(check, values, is_new=is_new, persons=None)
+    changed = _check_edit(check, values, is_new=is_new, actor=actor, persons=None)
     _save(check, is_new=is_new, fields=changed)
     return AppliedRecord(payload=serialize_check(check), scope_key=scope_of_check(check))
 
@@ -813,7 +837,7 @@ def apply_checks(*, items: Sequence[ApplyItem], actor: WriteActor) -> list[Appli
     edits: list[tuple[Check, set[str]]] = []
     for item in items:
         check = _new_check(item.record_id, actor) if item.is_new else existing[item.record_id]
-        changed = _check_edit(check, item.values, is_new=item.is_new, persons=persons)
+        changed = _check_edit(check, item.values, is_new=item.is_new, actor=actor, persons=persons)
         if item.is_new:
             created.append(check)
         else:
@@ -836,7 +860,12 @@ def _new_check(record_id: str, actor: WriteActor) -> Check:
 
 
 def _check_edit(
-    check: Check, values: Mapping[str, Any], *, is_new: bool, persons: Mapping[uuid.UUID, Person] | None
+    check: Check,
+    values: Mapping[str, Any],
+    *,
+    is_new: bool,
+    actor: WriteActor,
+    persons: Mapping[uuid.UUID, Person] | None,
 ) -> set[str]:
     if is_new:
         names = {c.name for c in CHECK_COLUMNS if c.policy is not SERVER}
@@ -845,7 +874,7 @@ def _check_edit(
     changed: set[str] = set()
     for name in names:
         if name == "person_id":
-            person = _existing_person(values, name, required=False, known=persons)
+            person = _existing_person(values, name, required=False, actor=actor, known=persons)
             check.person = person
             changed.add("person")
             continue
@@ -930,7 +959,8 @@ def _new_photo(
     linked_id = _uuid_or_none(values.get("record_id"))
     if linked_id is None:
         raise _reject("record_id must be a UUID", field="record_id")
-    if record_table == PERSONS and _find_person(linked_id, known=None if prefetched is None else prefetched[0]) is None:
+    known = None if prefetched is None else prefetched[0]
+    if record_table == PERSONS and _person_in_scope(linked_id, actor=actor, known=known) is None:
         raise _reject("record_id does not name a known person", field="record_id")
     digest = _text(values, "sha256", max_length=64).lower()
     if not SHA256_RE.match(digest):

@@ -4,11 +4,23 @@
 //   node scenario.mjs --server http://127.0.0.1:8000 --token TOKEN \
 //        [--mode full|pull-only] [--table checks] [--create-json '{...}'] [--update-json '{...}']
 //        [--update-id ID] [--delete-table persons --delete-id ID] [--allow-client-errors]
+//   node scenario.mjs --mode driver --server ... --token ...   # step by step, commands on stdin
 //
 // Prints one JSON object per line on stdout ({"step": ...}); the last line is the summary
 // ({"ok": ..., ...}). Exit status: 0 all expectations held, 1 an expectation failed or a call
 // failed, 2 bad arguments. WatermelonDB's own warnings/errors go to stderr.
+//
+// Driver mode lets a test interleave server-side writes with the device's steps: it prints
+// {"step": "ready", ...}, then reads one JSON command per stdin line and answers each with one
+// JSON line {"ok": true|false, "op": ..., ...}. Commands:
+//   {"op": "sync"}  synchronize() until has_more is false  ({"once": true}: a single synchronize();
+//                   {"pause_before_push": true}: before the first push request, print
+//                   {"event": "before_push", ...} and run further commands until {"op": "continue"})
+//   {"op": "create", "table", "values"}   {"op": "update", "table", "id", "values"}
+//   {"op": "delete", "table", "id"}       {"op": "find", "table", "id"}   {"op": "list", "table"}
+//   {"op": "counts"}   {"op": "unsynced"}   {"op": "set_server", "server": URL}   {"op": "exit"}
 
+import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 
 import {
@@ -24,11 +36,12 @@ import {
   hasUnsyncedChanges,
   listRaw,
   openDatabase,
+  syncOnce,
   syncUntilDone,
   updateRecord,
 } from './lib/client.mjs'
 
-const USAGE = `usage: node scenario.mjs --server URL --token TOKEN [--mode full|pull-only]
+const USAGE = `usage: node scenario.mjs --server URL --token TOKEN [--mode full|pull-only|driver]
   [--table checks] --create-json JSON [--update-json JSON] [--update-id ID]
   [--delete-table TABLE --delete-id ID] [--allow-client-errors] [--app-timestamps] [--max-rounds N]
   (FIELDSYNC_SERVER / FIELDSYNC_TOKEN may replace --server / --token)`
@@ -98,7 +111,7 @@ function parseOptions(argv) {
   }
   if (!options.server) usageError('--server (or FIELDSYNC_SERVER) is required')
   if (!options.token) usageError('--token (or FIELDSYNC_TOKEN) is required')
-  if (!['full', 'pull-only'].includes(options.mode)) usageError(`unknown --mode ${options.mode}`)
+  if (!['full', 'pull-only', 'driver'].includes(options.mode)) usageError(`unknown --mode ${options.mode}`)
   if (options.mode === 'full' && !options.createValues) usageError('--create-json is required in full mode')
   if (!(options.maxRounds > 0)) usageError('--max-rounds must be a positive integer')
   return options
@@ -326,11 +339,133 @@ function expectNoClientErrors(options, errors) {
   expect('watermelondb logged no errors', errors.length === 0, { errors })
 }
 
+// ---------------------------------------------------------------------------------------------
+// Driver mode: the test decides each step (see the header)
+
+function syncSummary(result) {
+  return {
+    rounds: result.rounds.map(({ pull, push }) => ({
+      last_pulled_at: pull.lastPulledAt,
+      timestamp: pull.timestamp,
+      has_more: pull.hasMore,
+      strategy: pull.strategy,
+      pulled: pull.counts,
+      pulled_ids: pull.ids,
+      push: push
+        ? { last_pulled_at: push.lastPulledAt, ids: push.ids, status: statusFields(push.body.changes), response: push.response ?? null }
+        : null,
+    })),
+    pulled: result.pulled,
+    pushed: result.pushed,
+    timestamp: result.timestamp,
+    client_errors: result.clientErrors,
+  }
+}
+
+async function drive(options) {
+  const connection = { server: options.server, token: options.token, maxRounds: options.maxRounds }
+  const schemaJson = await fetchSchema(connection)
+  const db = await openDatabase(schemaJson, { appTimestamps: options.appTimestamps })
+  const lineReader = createInterface({ input: process.stdin, crlfDelay: Infinity })
+  const input = lineReader[Symbol.asyncIterator]()
+  const nextCommand = async () => {
+    for (;;) {
+      const { value, done } = await input.next()
+      if (done) return { op: 'exit' }
+      if (value.trim()) return JSON.parse(value)
+    }
+  }
+
+  const answer = async (command) => {
+    try {
+      emit({ ok: true, op: command.op, ...(await run(command)) })
+    } catch (error) {
+      const report = { ok: false, op: command.op, error: error.name, message: error.message }
+      if (error instanceof ApiError) Object.assign(report, { status: error.status, code: error.code, details: error.details })
+      emit(report)
+    }
+  }
+
+  const run = async (command) => {
+    switch (command.op) {
+      case 'sync': {
+        let paused = false
+        const beforePush = command.pause_before_push
+          ? async ({ changes, lastPulledAt }) => {
+              if (paused) return
+              paused = true
+              emit({ event: 'before_push', last_pulled_at: lastPulledAt, ids: changeIdsOf(changes) })
+              for (;;) {
+                const inner = await nextCommand()
+                if (inner.op === 'continue' || inner.op === 'exit') return
+                await answer(inner)
+              }
+            }
+          : undefined
+        const syncOptions = { ...connection, beforePush }
+        if (command.once) {
+          const report = await syncOnce(db, syncOptions)
+          const { pull, push } = report
+          return syncSummary({
+            rounds: [report],
+            pulled: pull.counts,
+            pushed: push ? push.counts : {},
+            timestamp: pull.timestamp,
+            clientErrors: report.clientErrors,
+          })
+        }
+        return syncSummary(await syncUntilDone(db, syncOptions))
+      }
+      case 'create':
+        return { record: await createRecord(db, command.table, command.values) }
+      case 'update':
+        return { record: await updateRecord(db, command.table, command.id, command.values) }
+      case 'delete':
+        await deleteRecord(db, command.table, command.id)
+        return {}
+      case 'find':
+        return { record: await findRaw(db, command.table, command.id) }
+      case 'list':
+        return { records: await listRaw(db, command.table) }
+      case 'set_server': // the phone now talks to another server process (same database)
+        connection.server = command.server
+        return {}
+      case 'counts':
+        return { counts: await countRecords(db) }
+      case 'unsynced':
+        return { unsynced: await hasUnsyncedChanges({ database: db }) }
+      default:
+        throw new Error(`unknown op ${JSON.stringify(command.op)}`)
+    }
+  }
+
+  emit({ step: 'ready', version: schemaJson.version, tables: schemaJson.tables.map((table) => table.name) })
+  for (;;) {
+    const command = await nextCommand()
+    if (command.op === 'exit') break
+    await answer(command)
+  }
+  lineReader.close()
+  return { mode: 'driver' }
+}
+
+function changeIdsOf(changes) {
+  const ids = {}
+  for (const [table, lists] of Object.entries(changes)) {
+    ids[table] = {
+      created: lists.created.map((raw) => raw.id),
+      updated: lists.updated.map((raw) => raw.id),
+      deleted: [...lists.deleted],
+    }
+  }
+  return ids
+}
+
 async function main() {
   const options = parseOptions(process.argv.slice(2))
   let summary
   try {
-    summary = await run(options)
+    summary = options.mode === 'driver' ? await drive(options) : await run(options)
   } catch (error) {
     const report = { step: 'error', error: error.name, message: error.message }
     if (error instanceof ApiError) {

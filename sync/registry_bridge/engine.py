@@ -36,6 +36,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from sync.bulk import bulk_insert
 from sync.faults import Fault, fault_point
 from sync.models import QuarantinedRecord, QuarantineStatus, ReviewItem, ReviewStatus, SyncRow
 from sync.registry_bridge.codes import SOURCE, BridgeProblem
@@ -111,6 +112,7 @@ def bridge_sync(
     progress: Progress | None = None,
     after_row: AfterRow | None = None,
     push: bool = True,
+    bulk_creates: bool = True,
 ) -> BridgeRun:
     """Run the bridge once against `source` (a RegistrySource). Returns the recorded BridgeRun.
 
@@ -118,7 +120,8 @@ def bridge_sync(
     ReviewItems and QuarantinedRecords with source "registry_bridge", UPDATEs of the registry for
     fields changed in fieldsync, BridgeLink/BridgeCursor rows. Idempotent: a second run with no new
     changes on either side changes nothing. Resumable: every batch commits with its watermark.
-    Re-raises whatever stops it after marking the run FAILED.
+    Re-raises whatever stops it after marking the run FAILED. `bulk_creates=False` creates new
+    records one `apply` at a time instead of one `create_many` per batch (for benchmarks).
     """
     mapping = mapping_get()
     cursor, _ = BridgeCursor.objects.get_or_create(registry_name=registry_name)
@@ -163,6 +166,7 @@ def bridge_sync(
                 mapping=mapping,
                 registry_name=registry_name,
                 after_row=after_row,
+                bulk_creates=bulk_creates,
             )
             done += count
             if progress:
@@ -230,10 +234,11 @@ def _pull_batch(
     mapping: RegistryMapping,
     registry_name: str,
     after_row: AfterRow | None,
+    bulk_creates: bool = True,
 ) -> int:
     entities = _entities(mapping)
     counters = _Counters()
-    with sync_transaction() as writer:
+    with sync_transaction(drop_no_ops=True) as writer:
         cursor = BridgeCursor.objects.select_for_update().get(pk=cursor_pk)
         if cursor.pulled_through != expected_watermark:  # another bridge process took this batch
             return 0
@@ -247,6 +252,7 @@ def _pull_batch(
                 counters=counters,
                 after_row=after_row,
                 rows_done_before=run.rows_read,
+                bulk_creates=bulk_creates,
             )
         cursor.pulled_through = boundary
         cursor.save(update_fields=["pulled_through", "updated_at"])
@@ -302,6 +308,7 @@ def _pull_rows(
     counters: _Counters,
     after_row: AfterRow | None,
     rows_done_before: int = 0,
+    bulk_creates: bool = True,
 ) -> None:
     if not rows:
         return
@@ -328,6 +335,10 @@ def _pull_rows(
     fields = _fields_of(entity)
     new_links: dict[int, BridgeLink] = {}
     changed_links: dict[int, BridgeLink] = {}
+    # New records are created together after the loop (one create_many per batch: bulk reads and
+    # INSERTs instead of a handful of queries per row).
+    deferred: list[_Deferred] = []
+    defer_creates = bulk_creates and entity.create_many is not None
     for row in rows:
         counters.rows_read += 1
         legacy_id = int(row[key_column])
@@ -375,23 +386,14 @@ def _pull_rows(
                     conflicts.append(_Field(name, registry_value, fieldsync_value))
                     new_base[name] = base_value
         is_new = fieldsync is None
-        if to_apply:
-            savepoint = transaction.savepoint()
-            try:
-                entity.apply(
-                    writer=writer, record_id=record_id, values=translated.values, changed=to_apply, is_new=is_new
+        if is_new and defer_creates:
+            deferred.append(_Deferred(legacy_id, record_id, row, translated))
+        elif to_apply:
+            rejected = _apply_one(writer, entity, record_id, translated.values, to_apply, is_new=is_new)
+            if rejected is not None:
+                _quarantine_rejected(
+                    entity, legacy_id, record_id, row, rejected.code, rejected.message, rejected.details
                 )
-                transaction.savepoint_commit(savepoint)
-            except MappingRejected as exc:
-                transaction.savepoint_rollback(savepoint)
-                writer.staged.pop((entity.record_table, record_id), None)
-                _quarantine_rejected(entity, legacy_id, record_id, row, exc.code, exc.message, exc.details)
-                counters.rows_quarantined += 1
-                continue
-            except IntegrityError as exc:
-                transaction.savepoint_rollback(savepoint)
-                writer.staged.pop((entity.record_table, record_id), None)
-                _quarantine_rejected(entity, legacy_id, record_id, row, BridgeProblem.ROW_INVALID, str(exc), {})
                 counters.rows_quarantined += 1
                 continue
             if is_new:
@@ -421,17 +423,94 @@ def _pull_rows(
             link.legacy_change_seq = change_seq
             if link.pk is not None:
                 changed_links[legacy_id] = link
-        if str(legacy_id) in open_quarantined:
+        if str(legacy_id) in open_quarantined and not (is_new and defer_creates):
             _resolve_quarantine_superseded(entity, legacy_id)
         if after_row is not None:
             after_row(legacy_id)
         fault_point(Fault.BRIDGE_MID_BATCH, at=rows_done_before + counters.rows_read)
+    if deferred:
+        refused = _create_deferred(writer, entity, deferred, fields)
+        for item in deferred:
+            rejected = refused.get(item.record_id)
+            if rejected is not None:
+                new_links.pop(item.legacy_id, None)
+                _quarantine_rejected(
+                    entity, item.legacy_id, item.record_id, item.row, rejected.code, rejected.message, rejected.details
+                )
+                counters.rows_quarantined += 1
+                continue
+            counters.records_created += 1
+            if item.translated.commune_remapped:
+                counters.communes_remapped += 1
+            if str(item.legacy_id) in open_quarantined:
+                _resolve_quarantine_superseded(entity, item.legacy_id)
     if new_links:
-        BridgeLink.objects.bulk_create(list(new_links.values()), batch_size=1000)
+        bulk_insert(BridgeLink, list(new_links.values()))
     if changed_links:
         BridgeLink.objects.bulk_update(
             list(changed_links.values()), ["base_values", "legacy_change_seq", "updated_at"], batch_size=500
         )
+
+
+@dataclass(frozen=True)
+class _Deferred:
+    legacy_id: int
+    record_id: str
+    row: LegacyRow
+    translated: Translated
+
+
+def _apply_one(
+    writer: SyncWriter,
+    entity: EntityMapping,
+    record_id: str,
+    values: dict[str, Any],
+    changed: Sequence[str],
+    *,
+    is_new: bool,
+) -> MappingRejected | None:
+    """One `apply` in its own savepoint; a refused row leaves nothing behind (rows, staged changes)."""
+    staged_before = dict(writer.staged)
+    savepoint = transaction.savepoint()
+    try:
+        entity.apply(writer=writer, record_id=record_id, values=values, changed=changed, is_new=is_new)
+    except MappingRejected as exc:
+        rejected = exc
+    except IntegrityError as exc:
+        rejected = MappingRejected(BridgeProblem.ROW_INVALID, str(exc))
+    else:
+        transaction.savepoint_commit(savepoint)
+        return None
+    transaction.savepoint_rollback(savepoint)
+    writer.staged.clear()
+    writer.staged.update(staged_before)
+    return rejected
+
+
+def _create_deferred(
+    writer: SyncWriter, entity: EntityMapping, deferred: Sequence[_Deferred], fields: Sequence[str]
+) -> dict[str, MappingRejected]:
+    """Create the batch's new records with one `create_many`; if the database refuses the bulk
+    INSERT (a constraint the mapping did not foresee), create them one by one so that only the
+    offending rows are refused."""
+    assert entity.create_many is not None
+    staged_before = dict(writer.staged)
+    savepoint = transaction.savepoint()
+    try:
+        refused = entity.create_many(writer=writer, records=[(d.record_id, d.translated.values) for d in deferred])
+    except IntegrityError:
+        transaction.savepoint_rollback(savepoint)
+        writer.staged.clear()
+        writer.staged.update(staged_before)
+    else:
+        transaction.savepoint_commit(savepoint)
+        return refused
+    refused = {}
+    for item in deferred:
+        rejected = _apply_one(writer, entity, item.record_id, item.translated.values, list(fields), is_new=True)
+        if rejected is not None:
+            refused[item.record_id] = rejected
+    return refused
 
 
 def _review_raise(

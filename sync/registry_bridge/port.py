@@ -74,6 +74,12 @@ class ApplyValues(Protocol):
     ) -> None: ...
 
 
+class CreateMany(Protocol):
+    def __call__(
+        self, *, writer: SyncWriter, records: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> dict[str, MappingRejected]: ...
+
+
 @dataclass(frozen=True)
 class EntityMapping:
     """One legacy table ↔ one synced table.
@@ -81,7 +87,11 @@ class EntityMapping:
     record_id_for: legacy integer id -> the fieldsync record id (stable).
     current_values: record ids -> {record_id: values} for the records that exist (bridge field names).
     apply: write `changed` fields (all of `values` when `is_new`) as authoritative registry writes,
-    staged on `writer` with writer name "registry". Raises MappingRejected.
+    staged on `writer` with writer name "registry". Raises MappingRejected. A call whose values
+    equal the stored ones writes and stages nothing.
+    create_many (optional): `apply(is_new=True)` for many new records at once, (record_id, values)
+    each, with bulk reads and inserts; returns the records it refused (record_id -> MappingRejected)
+    and creates all the others. May raise IntegrityError (the bridge then falls back to `apply`).
     """
 
     legacy_table: str
@@ -89,13 +99,14 @@ class EntityMapping:
     record_id_for: Callable[[int], str]
     current_values: Callable[[Sequence[str]], dict[str, dict[str, Any]]]
     apply: ApplyValues
+    create_many: CreateMany | None = None
 
 
 @dataclass(frozen=True)
 class RegistryMapping:
     persons: EntityMapping
     wanted_notices: EntityMapping
-    commune_resolve: Callable[[str, date | None], CommuneResolution]
+    commune_resolve: Callable[[str, date | None, str], CommuneResolution]  # (code, recorded on, address text)
     person_id_number_owner: Callable[[str], str | None]  # ID number -> record id holding it
 
 

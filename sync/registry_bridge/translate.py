@@ -40,8 +40,10 @@ PERSON_WRITE_BACK: dict[str, str] = {
     "management_status": "TINH_TRANG_QL",
 }
 PERSON_FIELDS: tuple[str, ...] = (*PERSON_WRITE_BACK, "address", "is_archived")
+#: The compared fields of a notice. Its person (`person_legacy_id`, in the values) is set when the
+#: notice is created and not compared afterwards: fieldsync keeps no legacy id on a notice, so the
+#: comparison would report every notice as changed while the write changed nothing.
 NOTICE_FIELDS: tuple[str, ...] = (
-    "person_legacy_id",
     "decision_no",
     "decision_date",
     "issuing_agency",
@@ -150,7 +152,8 @@ def translate_person(row: LegacyRow, mapping: RegistryMapping) -> Translated:
         )
         return out
     raw_commune = str(row.get("MA_XA") or "").strip()
-    resolution = mapping.commune_resolve(raw_commune, address_from)
+    address_text = normalize_text(str(row.get("DIA_CHI") or ""))
+    resolution = mapping.commune_resolve(raw_commune, address_from, address_text)
     if resolution.status is CommuneStatus.UNKNOWN or (resolution.code is None and not resolution.candidates):
         out.problem = BridgeProblem.COMMUNE_UNKNOWN
         out.message = f"Commune code {raw_commune!r} is neither a 2025 nor a pre-2025 code of the province."
@@ -165,7 +168,6 @@ def translate_person(row: LegacyRow, mapping: RegistryMapping) -> Translated:
         out.details = {"MA_XA": raw_commune, "candidates": list(resolution.candidates)}
         return out
     out.commune_remapped = resolution.status is CommuneStatus.MERGED and resolution.code != raw_commune
-    address_text = normalize_text(str(row.get("DIA_CHI") or ""))
     out.values = {
         "full_name": normalize_name(str(row.get("HO_TEN") or "")),
         "sex": _SEX_IN.get(normalize_text(str(row.get("GIOI_TINH") or "")).upper(), "U"),

@@ -39,7 +39,14 @@ def _input_schemas() -> list[type[Any]]:
 
 def _minimal_valid(schema: type[Any]) -> dict[str, Any]:
     required = {name for name, field in schema.model_fields.items() if field.is_required()}
-    examples = {"photo_sha256": "a" * 64, "changes": {}, "decision": "reject", "q": "x", "enrollment_code": "x" * 8}
+    examples = {
+        "photo_sha256": "a" * 64,
+        "changes": {},
+        "decision": "reject",
+        "resolution": "take_server",
+        "q": "x",
+        "enrollment_code": "x" * 8,
+    }
     return {name: examples.get(name, "x") for name in required}
 
 

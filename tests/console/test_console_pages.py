@@ -26,7 +26,7 @@ from sync.registry_bridge.source import SqlRegistrySource
 from tests.conftest import TEST_PASSWORD, make_officer, make_unit
 from tests.console.conftest import Phone, console_client, make_drug_conflict, make_pushed_quarantine
 from tests.registry.conftest import COMMUNE_A, make_person
-from tests.registry_bridge.conftest import person_columns
+from tests.registry_bridge.conftest import OLD_KIEN_MOC, person_columns
 
 pytestmark = pytest.mark.django_db
 
@@ -458,7 +458,7 @@ def test_a_split_commune_row_shows_its_2025_candidates_and_replays_with_the_chos
 ) -> None:
     # 06625 recorded in 2019: the old xã Kiên Mộc, split in 2025 between 06625 and 06637.
     legacy_id = legacy_person_insert(
-        default_registry.engine, person_columns(MA_XA="06625", NGAY_HIEU_LUC_DC="01/05/2019")
+        default_registry.engine, person_columns(MA_XA="06625", DIA_CHI=OLD_KIEN_MOC, NGAY_HIEU_LUC_DC="01/05/2019")
     )
     bridge_sync(source=default_registry, trigger="test")
     item = QuarantinedRecord.objects.get(source="registry_bridge")

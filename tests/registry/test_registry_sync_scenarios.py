@@ -108,6 +108,24 @@ def test_phone_pushes_a_check_with_its_photo_and_a_person_note() -> None:
     assert _ids(echo, "checks") == set() and _ids(echo, "checks", "updated") == set()
 
 
+def test_a_new_check_with_empty_text_left_null_is_not_echoed() -> None:
+    # A WatermelonDB app leaves the columns it does not fill at null; the server stores "" for no text.
+    phone = Phone(username="p1", unit=make_unit(code="BP", communes=(COMMUNE_A,)), role="patrol_officer")
+    phone.pull()
+    check_id = str(uuid.uuid4())
+    sent = {**check_values(), "notes": None, "location_text": None, "officer_id": None, "device_id": None}
+
+    result = phone.push(
+        {"checks": {"created": [{"id": check_id, **sent, "_status": "created"}], "updated": [], "deleted": []}}
+    )
+
+    assert result["experimentalRejectedIds"] == {}
+    check = Check.objects.get(pk=check_id)
+    assert (check.notes, check.location_text) == ("", "")
+    echo = phone.pull()
+    assert _ids(echo, "checks") == set() and _ids(echo, "checks", "updated") == set()
+
+
 def test_invalid_check_is_rejected_alone_with_a_clear_message() -> None:
     phone = Phone(username="p1", unit=make_unit(code="BP", communes=(COMMUNE_A,)), role="patrol_officer")
     phone.pull()

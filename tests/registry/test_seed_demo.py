@@ -61,7 +61,7 @@ def test_seed_creates_a_sync_row_for_every_record_and_is_idempotent(settings: An
     assert row.scope_key == f"commune:{person.primary_commune_code}"
 
     head = SyncHead.objects.get().seq
-    assert "already seeded" in _seed()
+    assert "Demo data already seeded (use --force to rebuild)." in _seed()
     assert SyncHead.objects.get().seq == head
     assert Person.objects.count() == 500
 
@@ -107,3 +107,29 @@ def test_face_identities_with_two_photos_become_handbook_notices(settings: Any, 
         link = PhotoLink.objects.get(record_table="wanted_notices", record_id=notice_id)
         assert notice.photo_sha256 == [link.sha256]
         assert SyncRow.objects.get(table="photos", record_id=str(link.id)).scope_key == "province"
+
+
+def test_seeding_the_handbook_enrols_the_gallery_once_and_queues_no_refresh_jobs(settings: Any, tmp_path: Path) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    from backend.faces.models import EnrolmentFailure, GalleryTemplate
+
+    faces = tmp_path / "faces"
+    for name, shade in (("First_Identity", 10), ("Second_Identity", 30)):
+        _jpeg(faces / name / "0001.jpg", shade)
+        _jpeg(faces / name / "0002.jpg", shade + 10)
+    settings.FIELDSYNC_SHARED_FACES_DIR = faces
+    settings.DATA_DIR = tmp_path / "var"
+
+    out = _seed()
+
+    notices = WantedNotice.objects.exclude(photo_sha256=[])
+    assert notices.count() == 2
+    # Every handbook photo was dealt with synchronously (a template, or a recorded failure to enrol) …
+    handled = set(GalleryTemplate.objects.values_list("photo_sha256", flat=True)) | set(
+        EnrolmentFailure.objects.values_list("photo_sha256", flat=True)
+    )
+    assert handled == {sha for notice in notices for sha in notice.photo_sha256}
+    assert "Face gallery v" in out
+    # … so nothing is left for the background worker to redo.
+    assert not DBTaskResult.objects.filter(task_path__endswith="refresh_gallery_notices").exists()

@@ -56,6 +56,11 @@ def registry(registry_engine: Engine) -> SqlRegistrySource:
     return SqlRegistrySource(registry_engine)
 
 
+#: An address as the registry recorded it before 1 Jul 2025 in xã Kiên Mộc (06625, huyện Đình Lập),
+#: an old unit split in 2025 between the new xã Kiên Mộc (which reuses the code) and xã Châu Sơn.
+OLD_KIEN_MOC = "Thôn Bản Chành, xã Kiên Mộc, huyện Đình Lập, tỉnh Lạng Sơn"
+
+
 def person_columns(**overrides: Any) -> dict[str, Any]:
     columns: dict[str, Any] = {
         "HO_TEN": "Hoàng Văn Lộc",

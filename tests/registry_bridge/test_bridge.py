@@ -22,7 +22,7 @@ from sync.registry_bridge.services import bridge_quarantine_replay, bridge_revie
 from sync.registry_bridge.source import SqlRegistrySource
 from sync.writer import head_seq
 from tests.conftest import make_device_session, make_officer, make_unit
-from tests.registry_bridge.conftest import person_columns
+from tests.registry_bridge.conftest import OLD_KIEN_MOC, person_columns
 
 pytestmark = pytest.mark.django_db
 
@@ -212,7 +212,9 @@ def test_a_reused_code_recorded_before_the_merger_is_read_as_the_old_unit(
 ) -> None:
     # 06625 was xã Kiên Mộc (huyện Đình Lập) before 2025, split between the new xã Kiên Mộc (which
     # reuses the code) and xã Châu Sơn: recorded in 2019 it is the old, split unit.
-    old = legacy_person_insert(registry_engine, person_columns(MA_XA="06625", NGAY_HIEU_LUC_DC="01/05/2019"))
+    old = legacy_person_insert(
+        registry_engine, person_columns(MA_XA="06625", DIA_CHI=OLD_KIEN_MOC, NGAY_HIEU_LUC_DC="01/05/2019")
+    )
     new = legacy_person_insert(
         registry_engine, person_columns(MA_XA="06625", NGAY_HIEU_LUC_DC="01/09/2025", SO_DINH_DANH="000088999999")
     )
@@ -228,7 +230,9 @@ def test_a_reused_code_recorded_before_the_merger_is_read_as_the_old_unit(
 def test_fixing_a_split_commune_row_and_replaying_imports_it(
     registry: SqlRegistrySource, registry_engine: Engine
 ) -> None:
-    legacy_id = legacy_person_insert(registry_engine, person_columns(MA_XA="06625", NGAY_HIEU_LUC_DC="01/05/2019"))
+    legacy_id = legacy_person_insert(
+        registry_engine, person_columns(MA_XA="06625", DIA_CHI=OLD_KIEN_MOC, NGAY_HIEU_LUC_DC="01/05/2019")
+    )
     _run(registry)
     admin = make_officer(username="admin1", unit=None, role="sync_admin")
     item = QuarantinedRecord.objects.get()

@@ -255,6 +255,25 @@ def test_record_leaving_the_scope_arrives_as_a_delete() -> None:
     assert ids(elsewhere.pull(), "updated") == ["n1"]
 
 
+def test_a_pending_edit_of_a_record_that_left_the_scope_is_quarantined_not_lost() -> None:
+    server_write("n1", commune_code="20215")
+    phone = Phone("p1")
+    phone.pull()
+    server_write("n1", commune_code="20220")
+    phone.pull()  # the id alone, has_more: WatermelonDB pushes its pending edit now
+
+    result = phone.push(changes(updated=[{**phone.local["n1"], "title": "sửa ngoại tuyến", "_changed": "title"}]))
+
+    assert result["experimentalRejectedIds"] == {NOTES: ["n1"]}
+    quarantined = QuarantinedRecord.objects.get()
+    assert (quarantined.record_id, quarantined.code, quarantined.payload["title"]) == (
+        "n1",
+        "sync_record_out_of_scope",
+        "sửa ngoại tuyến",
+    )
+    assert ids(phone.pull(), "deleted") == ["n1"]
+
+
 def test_device_scope_change_deletes_removed_and_creates_added_records() -> None:
     server_write("in-a", commune_code="20215")
     server_write("in-b", commune_code="20220")
@@ -328,7 +347,45 @@ def test_normalised_text_is_sent_back_to_the_device_that_sent_it_decomposed() ->
 
     body = phone.pull()
 
-    assert [r["title"] for r in body["changes"][NOTES]["created"]] == ["L\u1ed9c"]
+    # As `updated`: the device holds the record it created (WatermelonDB logs an error for a
+    # `created` of a record it already has), and another device still gets it as `created`.
+    assert [r["title"] for r in body["changes"][NOTES]["updated"]] == ["L\u1ed9c"]
+    assert body["changes"][NOTES]["created"] == []
+    assert ids(Phone("p2").pull(), "created") == ["n1"]
+
+
+def test_a_record_recreated_after_the_devices_delete_comes_back_as_created() -> None:
+    server_write("n1")
+    phone = Phone("p1")
+    phone.pull()
+    phone.push(changes(deleted=["n1"]))
+    server_write("n1", title="restored by the registry")
+
+    body = phone.pull()
+
+    assert ids(body, "created") == ["n1"] and ids(body, "updated") == []
+
+
+def test_own_writes_pushed_during_a_paged_initial_sync_are_not_echoed(settings: Any) -> None:
+    from sync.writer import sync_transaction
+
+    for batch in range(3):  # 3 transactions of 3 rows each; pages of 7 rows: 6, then 3 + what was pushed
+        with sync_transaction() as writer:
+            for i in range(3):
+                rid = f"r{batch}-{i}"
+                writer.stage(table=NOTES, record_id=rid, payload=note(rid), scope_key="commune:20215")
+    settings.FIELDSYNC_PULL_PAGE_ROWS = 7
+    phone = Phone("p1")
+    first = phone.pull()
+    assert (first["has_more"], len(ids(first, "created"))) == (True, 6)
+    # WatermelonDB pushes after every page: an officer records a note while the first sync runs.
+    phone.push(changes(created=[note("mine")], updated=[{**phone.local["r0-0"], "title": "sửa", "_changed": "title"}]))
+
+    rest = phone.pull_all()
+
+    received = [record_id for page in rest for kind in ("created", "updated") for record_id in ids(page, kind)]
+    assert sorted(received) == ["r2-0", "r2-1", "r2-2"]
+    assert all(ids(page, "deleted") == [] for page in rest)
 
 
 def test_old_app_gets_upgrade_error(settings: Any) -> None:

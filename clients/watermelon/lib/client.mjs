@@ -458,6 +458,7 @@ export function changeIds(changes) {
 
 /**
  * One WatermelonDB synchronize() against the server: pull (one page), apply, save cursor, push.
+ * `beforePush({changes, lastPulledAt})`, if given, is awaited just before the push request.
  *
  * Returns a report: { pull: {lastPulledAt, timestamp, hasMore, strategy, counts, total, ids},
  * push: null | {lastPulledAt, counts, total, ids, body, response}, log, clientErrors }.
@@ -466,7 +467,7 @@ export function changeIds(changes) {
  */
 export async function syncOnce(
   db,
-  { server, token, log = {}, strict = true, migrationsEnabledAtVersion, conflictResolver } = {},
+  { server, token, log = {}, strict = true, migrationsEnabledAtVersion, conflictResolver, beforePush } = {},
 ) {
   const report = { pull: null, push: null, problems: [], log }
   const errorsBefore = clientLog.errors.length
@@ -509,6 +510,9 @@ export async function syncOnce(
   const pushChanges = async ({ changes, lastPulledAt }) => {
     const { counts, total } = changeCounts(changes)
     report.push = { lastPulledAt, counts, total, ids: changeIds(changes), body: { changes } }
+    // A test hook: runs after Watermelon applied the pull and collected its local changes, before
+    // the push request leaves (other writers may act here, or the app may edit records).
+    if (beforePush) await beforePush({ changes, lastPulledAt })
     const response = await requestJson({
       server,
       token,

@@ -29,11 +29,12 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection, transaction
-from tqdm import tqdm
 
 from backend.accounts.management.commands.demo_officers import DEMO_GROUP, DEMO_PASSWORD
 from backend.accounts.models import Jurisdiction, Officer, Role, Unit, UnitKind
+from backend.core.progress import progress_bar
 from backend.registry import sync_tables as st
+from backend.registry.bulk import bulk_insert
 from backend.registry.models import (
     Check,
     CriminalRecord,
@@ -164,7 +165,7 @@ class Command(BaseCommand):
         units = self._units_and_officers()
         if Person.objects.filter(is_synthetic=True).exists():
             if not options["force"]:
-                self.stdout.write("Registry already seeded (use --force to rebuild).")
+                self.stdout.write("Demo data already seeded (use --force to rebuild).")
                 if not options["no_faces"]:
                     self._face_gallery()
                 return
@@ -190,7 +191,7 @@ class Command(BaseCommand):
         from backend.faces.gallery import gallery_sync_from_registry
 
         started = time.perf_counter()
-        with tqdm(desc="face gallery", unit="photo", disable=not self.progress) as bar:
+        with progress_bar(desc="face gallery", unit="photo", disable=not self.progress) as bar:
             outcome = gallery_sync_from_registry(progress=bar.update)
         self.stdout.write(
             f"Face gallery v{outcome.version}: {outcome.enrolled_count} enrolled, {outcome.failed_count} failed "
@@ -243,8 +244,8 @@ class Command(BaseCommand):
 
     # --- registry ----------------------------------------------------------------------------
 
-    def _bar(self, total: int, desc: str) -> tqdm[Any]:
-        return tqdm(total=total, desc=desc, unit="rec", disable=not self.progress, leave=False)
+    def _bar(self, total: int, desc: str) -> Any:
+        return progress_bar(total=total, desc=desc, unit="rec", disable=not self.progress, leave=False)
 
     def _load_registry(self, province: Any) -> dict[str, int]:
         mapper = SeedMapper(province)
@@ -346,7 +347,7 @@ class Command(BaseCommand):
         face_map: dict[str, dict[str, Any]] = {}
         created = 0
         # Reading and storing image bytes is slow I/O: done before, not inside, each short transaction.
-        for photos, person_id in tqdm(
+        for photos, person_id in progress_bar(
             list(zip(identities, candidates, strict=False)), desc="handbook photos", disable=not self.progress
         ):
             data = photos[0].read_bytes()
@@ -383,7 +384,9 @@ def _notice_with_photo(*, person_id: uuid.UUID, sha256: str, rng: random.Random)
         )
         notice.status = WantedStatus.ACTIVE
         notice.photo_sha256 = [sha256]
-        notice.save(force_insert=True)
+        # A bulk insert sends no post_save, so the faces app queues no per-notice encoding job:
+        # seed_demo enrols the whole handbook synchronously right after (`_face_gallery`).
+        bulk_insert(WantedNotice, [notice])
         link = PhotoLink.objects.create(
             record_table=st.WANTED_NOTICES,
             record_id=str(notice.id),

@@ -10,8 +10,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from tqdm import tqdm
 
+from backend.core.progress import progress_bar
 from sync.registry_bridge import legacy
 from sync.registry_bridge.engine import bridge_sync
 from sync.registry_bridge.source import SqlRegistrySource
@@ -43,7 +43,7 @@ class Command(BaseCommand):
             return
         engine = legacy.legacy_engine(options["url"] or str(settings.FIELDSYNC_REGISTRY_URL))
         legacy.legacy_schema_create(engine)
-        bar = tqdm(total=0, unit="row", desc="registry", disable=options["no_progress"], file=self.stderr)
+        bar = progress_bar(total=0, unit="row", desc="registry", disable=options["no_progress"], file=self.stderr)
 
         def progress(done: int, known: int) -> None:
             bar.total = known

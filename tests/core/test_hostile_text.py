@@ -1,0 +1,24 @@
+"""normalize_text against what hostile or broken clients send: NUL, control characters, lone surrogates."""
+
+from __future__ import annotations
+
+from backend.core.text import json_make_storable, normalize_text, text_make_storable
+
+
+def test_normalize_text_removes_nul_and_control_characters_and_keeps_whitespace_as_spaces() -> None:
+    assert normalize_text("Cửa\x00 khẩu\x07\x1b[31m\x7f\x9b\tHữu\nNghị\x85") == "Cửa khẩu[31m Hữu Nghị"
+
+
+def test_normalize_text_replaces_a_lone_surrogate_and_is_idempotent() -> None:
+    once = normalize_text("gặp lúc 6h \ud83d")
+
+    assert once == "gặp lúc 6h \ufffd"
+    assert normalize_text(once) == once
+    assert once.encode("utf-8") == "gặp lúc 6h �".encode()
+
+
+def test_storable_json_drops_nul_and_replaces_surrogates_in_keys_and_values_only() -> None:
+    parsed = {"id\x00": ["a\x00b", "\udc00", 1.5, None, True, {"ok": "Nguyễn"}]}
+
+    assert json_make_storable(parsed) == {"id": ["ab", "\ufffd", 1.5, None, True, {"ok": "Nguyễn"}]}
+    assert text_make_storable("Nguyễn") == "Nguyễn"
