@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -52,6 +53,16 @@ def photo_get_by_sha256(*, sha256: str) -> Photo:
     if photo is None:
         raise PhotoNotFound()
     return photo
+
+
+def photo_sha256s_stored(*, sha256s: Sequence[str]) -> set[str]:
+    """The digests among `sha256s` (lowercase) whose photo is stored: one query per 500."""
+    wanted = sorted({s.lower() for s in sha256s})
+    stored: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        stored.update(Photo.objects.filter(sha256__in=chunk).values_list("sha256", flat=True))
+    return stored
 
 
 def photo_get_for_caller(*, caller: Caller, sha256: str) -> Photo:

@@ -1,7 +1,10 @@
 """Push: apply a device's offline changes record by record, field by field, exactly once.
 
-Per record: a savepoint, so one bad record is rejected (and quarantined whole) while the others
-apply. Per field: the device's `_changed` columns are compared with what other writers changed
+The engine decides per record (policies, conflicts, replays); the domain applies a run of one
+table's records in one call when the table declares `apply_many` (a prefetch, bulk writes), all
+under one savepoint. If any record fails, that pass is rolled back and the push is applied again
+record by record, each under its own savepoint, so one bad record is rejected (and quarantined
+whole) while the others apply. Per field: the device's `_changed` columns are compared with what other writers changed
 after the device's checkpoint; the column's FieldPolicy decides. A replay (same content pushed
 again after a lost acknowledgement) is recognised and changes nothing.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,9 +126,9 @@ def sync_push(
                 )
             }
 
-            def apply(table_name: str, operation: str, record_id: Any, raw: Any) -> None:
+            def prepare(table_name: str, operation: str, record_id: Any, raw: Any) -> _PendingApply | None:
                 key = (table_name, str(record_id))
-                _apply_entry(
+                return _prepare_entry(
                     writer=writer,
                     result=result,
                     actor=actor,
@@ -140,19 +143,28 @@ def sync_push(
                     log=logs.get(key),
                 )
 
-            # First the whole batch under one savepoint: a savepoint and its release per record were
-            # half of the SQL of a push of new records. A bad record (or a record sent twice) is the
-            # exception: then everything this pass did (rows, review items, staged changes, outcomes)
-            # is rolled back and the batch is applied again record by record below, each under its
-            # own savepoint, so the bad record is rejected and quarantined alone. `atomic` (unlike a
-            # bare savepoint_rollback) also clears the broken-transaction flag after a database error.
-            keys = [(t, str(i)) for t, _, i, _ in entries]
+            def apply(table_name: str, operation: str, record_id: Any, raw: Any) -> None:
+                pending = prepare(table_name, operation, record_id, raw)
+                if pending is not None:
+                    apply_one = pending.table.apply
+                    assert apply_one is not None  # prepare rejects a write to a read-only table
+                    applied = apply_one(
+                        record_id=pending.record_id, values=pending.apply_values, is_new=pending.is_new, actor=actor
+                    )
+                    _finish_entry(writer=writer, result=result, actor=actor, pending=pending, applied=applied)
+
+            # First the whole batch under one savepoint, each table's records through its batch apply
+            # (a prefetch and a bulk write per table instead of a query or two per record). A bad
+            # record (or a record sent twice) is the exception: then everything this pass did (rows,
+            # review items, staged changes, outcomes) is rolled back and the batch is applied again
+            # record by record below, each under its own savepoint, so the bad record is rejected and
+            # quarantined alone. `atomic` (unlike a bare savepoint_rollback) also clears the
+            # broken-transaction flag after a database error.
             remaining = entries
-            if len(set(keys)) == len(keys):
+            if _distinct_records(entries):
                 try:
                     with transaction.atomic():
-                        for entry in entries:
-                            apply(*entry)
+                        _apply_batch(entries, prepare=prepare, apply=apply, writer=writer, result=result, actor=actor)
                     remaining = []
                 except _REJECTABLE:
                     writer.staged.clear()  # nothing was staged before this pass
@@ -312,7 +324,67 @@ def _coerce(table: SyncedTable, raw: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _apply_entry(
+@dataclass(frozen=True)
+class _PendingApply:
+    """A record the domain must apply, as decided by the engine (policies, conflicts, scope)."""
+
+    table: SyncedTable
+    record_id: str
+    raw: Mapping[str, Any]
+    values: dict[str, Any]  # the device's coerced values (what an echo is judged on)
+    apply_values: Mapping[str, Any]  # what the domain applies (the accepted fields of an update)
+    is_new: bool
+    changed: list[str] | None  # None: every column (a new record)
+
+
+def _distinct_records(entries: list[tuple[str, str, Any, Any]]) -> bool:
+    keys = {(table_name, str(record_id)) for table_name, _, record_id, _ in entries}
+    return len(keys) == len(entries)
+
+
+def _apply_batch(
+    entries: list[tuple[str, str, Any, Any]],
+    *,
+    prepare: Callable[[str, str, Any, Any], _PendingApply | None],
+    apply: Callable[[str, str, Any, Any], None],
+    writer: SyncWriter,
+    result: PushResult,
+    actor: WriteActor,
+) -> None:
+    """Apply distinct records, run by run of one table (in the order sent), all or nothing.
+
+    A run of a table with `apply_many` is prepared record by record (the engine's decisions read
+    only the SyncRows locked before), then applied by the domain in one call; deletes and other
+    tables go through `apply`. Raises whatever rejects a record.
+    """
+    start = 0
+    while start < len(entries):
+        table_name, operation = entries[start][0], entries[start][1]
+        end = start + 1
+        while (
+            end < len(entries)
+            and entries[end][0] == table_name
+            and (entries[end][1] == "deleted") == (operation == "deleted")
+        ):
+            end += 1
+        run, start = entries[start:end], end
+        table = registry.table_get(table_name)
+        if table is None or table.apply_many is None or operation == "deleted":
+            for entry in run:
+                apply(*entry)
+            continue
+        pending = [p for p in (prepare(*entry) for entry in run) if p is not None]
+        if not pending:
+            continue
+        items = [registry.ApplyItem(record_id=p.record_id, values=p.apply_values, is_new=p.is_new) for p in pending]
+        applied = table.apply_many(items=items, actor=actor)
+        if len(applied) != len(pending):
+            raise RuntimeError(f"{table_name}.apply_many returned {len(applied)} records for {len(pending)}")
+        for p, a in zip(pending, applied, strict=True):
+            _finish_entry(writer=writer, result=result, actor=actor, pending=p, applied=a)
+
+
+def _prepare_entry(
     *,
     writer: SyncWriter,
     result: PushResult,
@@ -326,7 +398,12 @@ def _apply_entry(
     raw: Any,
     row: SyncRow | None,
     log: DevicePushLog | None,
-) -> None:
+) -> _PendingApply | None:
+    """Everything before the domain's apply: validation, replays, policies, conflicts, reviews.
+
+    Returns what the domain must apply, or None when the record needs no domain write (a replay, a
+    delete, an update whose fields all went to review or were unchanged).
+    """
     table = registry.table_get(table_name)
     if table is None:
         raise _Reject(ErrorCode.SYNC_TABLE_UNKNOWN, f"unknown table {table_name!r}")
@@ -345,7 +422,7 @@ def _apply_entry(
             server = orjson.loads(row.payload_json)
             if any(server.get(k) != v for k, v in raw.items() if k in table.column_by_name):
                 _resend(writer, row, server, actor)
-        return
+        return None
     is_superseded = log is not None and log.checkpoint_id > checkpoint.id
     if is_superseded:
         # This request was composed against an older cursor than a push of the same record that
@@ -353,10 +430,10 @@ def _apply_entry(
         # of order). The newer state stands; the device is sent the server's row again.
         if row is not None and not row.is_deleted and isinstance(raw, dict) and table.column_by_name:
             _resend(writer, row, orjson.loads(row.payload_json), actor)
-        return
+        return None
     if operation == "deleted":
         _apply_delete(writer=writer, table=table, record_id=record_id, row=row, actor=actor)
-        return
+        return None
     if not isinstance(raw, dict):
         raise _Reject(ErrorCode.SYNC_RECORD_INVALID, "record must be an object")
     if table.apply is None:
@@ -377,8 +454,7 @@ def _apply_entry(
         raise _Reject(ErrorCode.SYNC_RECORD_OUT_OF_SCOPE, "the record is outside this device's scope")
     if row is None:
         values = {k: v for k, v in values.items() if table.column_by_name[k].policy is not FieldPolicy.SERVER}
-        applied = table.apply(record_id=record_id, values=values, is_new=True, actor=actor)
-        changed: list[str] | None = None
+        return _PendingApply(table, record_id, raw, values, values, is_new=True, changed=None)
     else:
         server = orjson.loads(row.payload_json)
         changed_names = _changed_columns(raw, values, operation)
@@ -434,20 +510,31 @@ def _apply_entry(
         if not accepted:
             if any(values[n] != server.get(n) for n in changed_names) or values != raw_subset(raw, values):
                 _resend(writer, row, server, actor)  # the device now believes its values are synced
-            return
-        applied = table.apply(record_id=record_id, values=accepted, is_new=False, actor=actor)
-        changed = sorted(accepted)
+            return None
+        return _PendingApply(table, record_id, raw, values, accepted, is_new=False, changed=sorted(accepted))
+
+
+def _finish_entry(
+    *,
+    writer: SyncWriter,
+    result: PushResult,
+    actor: WriteActor,
+    pending: _PendingApply,
+    applied: registry.AppliedRecord,
+) -> None:
+    """After the domain's apply: the scope check, and the SyncRow staged (an echo or not)."""
+    raw, values, record_id = pending.raw, pending.values, pending.record_id
     if applied.scope_key not in actor.scope_keys:
         raise _Reject(ErrorCode.SYNC_RECORD_OUT_OF_SCOPE, "the record would fall outside this device's scope")
     # Echo only when the stored row is what the device holds (raw, before normalisation): otherwise
     # the device must receive the server's version on its next pull.
-    is_echo = all(_same_wire_value(table, k, applied.payload.get(k), raw.get(k)) for k in values)
+    is_echo = all(_same_wire_value(pending.table, k, applied.payload.get(k), raw.get(k)) for k in values)
     writer.stage(
-        table=table_name,
+        table=pending.table.name,
         record_id=record_id,
         payload=applied.payload,
         scope_key=applied.scope_key,
-        changed_fields=changed,
+        changed_fields=pending.changed,
         writer=actor.writer,
         echo_device_id=actor.device_id if is_echo else None,
     )

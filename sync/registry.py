@@ -6,7 +6,7 @@ the per-field conflict policy, and the domain callbacks that validate and apply 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -71,6 +71,28 @@ class ApplyFunction(Protocol):
     ) -> AppliedRecord: ...
 
 
+@dataclass(frozen=True)
+class ApplyItem:
+    """One record of a batch apply: what `ApplyFunction` gets as keyword arguments."""
+
+    record_id: str
+    values: Mapping[str, Any]
+    is_new: bool
+
+
+class ApplyManyFunction(Protocol):
+    """A batch form of `ApplyFunction`, for the happy path of a push (optional).
+
+    Contract: the result is exactly what calling `apply` for each item in order would return and
+    store (the items name distinct records of the one table), in a constant number of queries (a
+    prefetch by id, bulk_create for new rows, bulk_update for changed ones). All or nothing: if any
+    item would be rejected it raises (any exception `apply` may raise); the engine then rolls the
+    batch back and applies it record by record through `apply`, which rejects the bad record alone.
+    """
+
+    def __call__(self, *, items: Sequence[ApplyItem], actor: WriteActor) -> list[AppliedRecord]: ...
+
+
 class ArchiveFunction(Protocol):
     def __call__(self, *, record_id: str, actor: WriteActor) -> AppliedRecord | None: ...
 
@@ -81,6 +103,7 @@ class SyncedTable:
     columns: tuple[Column, ...]
     apply: ApplyFunction | None = None  # None: read-only for devices
     archive: ArchiveFunction | None = None  # None: devices may not delete
+    apply_many: ApplyManyFunction | None = None  # None: a batch is applied through `apply`, record by record
     added_in_schema_version: int = 1
     column_by_name: Mapping[str, Column] = field(init=False, repr=False)
 

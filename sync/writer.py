@@ -30,6 +30,7 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from backend.core.bulk import bulk_update_fields
 from sync.bulk import bulk_insert
 from sync.models import SyncHead, SyncRow, SyncScopeExit
 
@@ -166,7 +167,7 @@ class SyncWriter:
         if to_create:
             bulk_insert(SyncRow, to_create)
         if to_update:
-            SyncRow.objects.bulk_update(
+            bulk_update_fields(
                 to_update,
                 [
                     "seq",

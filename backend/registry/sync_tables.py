@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import orjson
 from django.db import models
+from django.utils import timezone
 
+from backend.core.bulk import bulk_update_fields
 from backend.core.text import exact_key, normalize_multiline_text, normalize_name, normalize_text, search_key
 from backend.registry import scopes
 from backend.registry.communes import is_known_commune
@@ -51,6 +53,7 @@ from mobile_contract.errors import ErrorCode
 from sync.errors import RecordRejected
 from sync.registry import (
     AppliedRecord,
+    ApplyItem,
     Column,
     ColumnType,
     FieldPolicy,
@@ -431,21 +434,47 @@ def scope_of_photo(p: PhotoLink) -> str:
     """A photo goes where the record it shows goes."""
     if p.is_archived:
         return scopes.ARCHIVED
+    return _scope_of_linked_photo(p, _photo_linked_records([p]).get((p.record_table, p.record_id)))
+
+
+def _photo_linked_records(photos: Sequence[PhotoLink]) -> dict[tuple[str, str], models.Model]:
+    """The records photos show, by (record_table, record_id): one query per table linked."""
+    models_by_table: dict[str, tuple[type[models.Model], tuple[str, ...]]] = {
+        CHECKS: (Check, ("unit_id", "is_archived")),
+        PERSONS: (Person, ("primary_commune_code", "is_archived")),
+        WANTED_NOTICES: (WantedNotice, ("status", "is_archived")),
+    }
+    wanted: dict[str, set[uuid.UUID]] = {}
+    for p in photos:
+        if p.is_archived or p.record_table not in models_by_table:
+            continue
+        wanted.setdefault(p.record_table, set()).update(_uuid_list(p.record_id))
+    found: dict[tuple[str, str], models.Model] = {}
+    for table, ids in wanted.items():
+        model, fields = models_by_table[table]
+        for instance in _in_chunks(model._default_manager.only(*fields), sorted(ids)):
+            found[(table, str(instance.pk))] = instance
+    # A photo names its record as sent (any UUID spelling): look it up by the canonical form too.
+    return {
+        (p.record_table, p.record_id): found[(p.record_table, str(parsed))]
+        for p in photos
+        if (parsed := _uuid_or_none(p.record_id)) is not None and (p.record_table, str(parsed)) in found
+    }
+
+
+def _scope_of_linked_photo(p: PhotoLink, linked: models.Model | None) -> str:
+    if p.is_archived:
+        return scopes.ARCHIVED
     if p.record_table == CHECKS:
-        check = Check.objects.filter(pk__in=_uuid_list(p.record_id)).only("unit_id", "is_archived").first()
-        if check is not None:
-            return scope_of_check(check)
+        if isinstance(linked, Check):
+            return scope_of_check(linked)
         # The check has not arrived yet (photos may be pushed before their record): the
         # creating unit's scope, which is where the check will live.
         return scopes.unit_scope(p.unit_id) if p.unit_id is not None else scopes.ARCHIVED
     if p.record_table == PERSONS:
-        person = (
-            Person.objects.filter(pk__in=_uuid_list(p.record_id)).only("primary_commune_code", "is_archived").first()
-        )
-        return scope_of_person(person) if person is not None else scopes.ARCHIVED
+        return scope_of_person(linked) if isinstance(linked, Person) else scopes.ARCHIVED
     if p.record_table == WANTED_NOTICES:
-        notice = WantedNotice.objects.filter(pk__in=_uuid_list(p.record_id)).only("status", "is_archived").first()
-        return scope_of_wanted_notice(notice) if notice is not None else scopes.ARCHIVED
+        return scope_of_wanted_notice(linked) if isinstance(linked, WantedNotice) else scopes.ARCHIVED
     return scopes.ARCHIVED
 
 
@@ -554,28 +583,43 @@ def _coordinate(values: Mapping[str, Any], name: str, *, limit: float) -> float 
     return float(value)
 
 
-def _person_in_scope(raw: Any, *, actor: WriteActor) -> Person | None:
-    """The person `raw` names, if the writing device may see it; the server (no device) sees all.
-
-    A person of another scope is answered exactly like a missing one, so that a device cannot
-    learn which ids exist outside its scope from how its push is refused.
-    """
-    person = Person.objects.filter(pk__in=_uuid_list(raw)).first()
-    if person is None or (actor.device_id is not None and scope_of_person(person) not in actor.scope_keys):
-        return None
-    return person
-
-
-def _existing_person(values: Mapping[str, Any], name: str, *, required: bool, actor: WriteActor) -> Person | None:
+def _existing_person(
+    values: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool,
+    actor: WriteActor,
+    known: Mapping[uuid.UUID, Person] | None = None,
+) -> Person | None:
     raw = values.get(name)
     if raw in (None, ""):
         if required:
             raise _reject(f"{name} is required", field=name)
         return None
-    person = _person_in_scope(raw, actor=actor)
+    person = _person_in_scope(raw, actor=actor, known=known)
     if person is None:
         raise _reject(f"{name} does not name a known person", field=name, value=raw)
     return person
+
+
+def _person_in_scope(raw: Any, *, actor: WriteActor, known: Mapping[uuid.UUID, Person] | None = None) -> Person | None:
+    """The person `raw` names, if the writing device may see it; the server (no device) sees all.
+
+    A person of another scope is answered exactly like a missing one, so that a device cannot
+    learn which ids exist outside its scope from how its push is refused.
+    """
+    person = _find_person(raw, known=known)
+    if person is None or (actor.device_id is not None and scope_of_person(person) not in actor.scope_keys):
+        return None
+    return person
+
+
+def _find_person(raw: Any, *, known: Mapping[uuid.UUID, Person] | None) -> Person | None:
+    """The person `raw` names, or None; looked up in `known` (a batch's prefetch) when given."""
+    if known is None:
+        return Person.objects.filter(pk__in=_uuid_list(raw)).first()
+    parsed = _uuid_or_none(raw)
+    return known.get(parsed) if parsed is not None else None
 
 
 Model = TypeVar("Model", bound=models.Model)
@@ -604,6 +648,56 @@ def _save(instance: models.Model, *, is_new: bool, fields: set[str]) -> None:
         instance.save(update_fields=sorted(fields | ({"updated_at"} if has_updated_at else set())))
 
 
+def _in_chunks(queryset: models.QuerySet[Model], ids: Sequence[Any], *, size: int = 500) -> Iterator[Model]:
+    for start in range(0, len(ids), size):
+        yield from queryset.filter(pk__in=ids[start : start + size])
+
+
+def _load_many(model: type[Model], record_ids: Sequence[str]) -> dict[str, Model]:
+    """`_load` for a batch: every record locked (in id order), by record id as sent; all must exist."""
+    uuids = {record_id: _record_uuid(record_id) for record_id in record_ids}
+    queryset = model._default_manager.select_for_update().order_by("pk")
+    by_uuid = {instance.pk: instance for instance in _in_chunks(queryset, sorted(set(uuids.values())))}
+    loaded: dict[str, Model] = {}
+    for record_id, parsed in uuids.items():
+        if parsed not in by_uuid:
+            raise RecordRejected(
+                "the record does not exist on the server", code=ErrorCode.NOT_FOUND, details={"id": record_id}
+            )
+        loaded[record_id] = by_uuid[parsed]
+    return loaded
+
+
+def _require_distinct(items: Sequence[ApplyItem]) -> None:
+    """A batch names each domain row once: two spellings of one UUID go record by record."""
+    parsed = [_record_uuid(item.record_id) for item in items]
+    if len(set(parsed)) != len(parsed):
+        raise _reject("the batch names a record twice")
+
+
+def _persons_by_id(raw_ids: Iterable[Any]) -> dict[uuid.UUID, Person]:
+    ids = sorted({parsed for raw in raw_ids if (parsed := _uuid_or_none(raw)) is not None})
+    return {person.pk: person for person in _in_chunks(Person.objects.all(), ids)}
+
+
+def _save_many(model: type[Model], *, created: Sequence[Model], changed: Sequence[tuple[Model, set[str]]]) -> None:
+    """`_save` for a batch: one bulk_create, one bulk_update per set of changed fields."""
+    if created:
+        model._default_manager.bulk_create(created, batch_size=500)
+    has_updated_at = any(f.name == "updated_at" for f in model._meta.get_fields())
+    now = timezone.now()
+    groups: dict[tuple[str, ...], list[Model]] = {}
+    for instance, fields in changed:
+        if not fields:
+            continue
+        if has_updated_at:  # bulk_update does not run auto_now
+            instance.updated_at = now  # type: ignore[attr-defined]
+            fields = fields | {"updated_at"}
+        groups.setdefault(tuple(sorted(fields)), []).append(instance)
+    for fields_key, instances in groups.items():
+        bulk_update_fields(instances, fields_key, batch_size=500)
+
+
 # --- apply functions -------------------------------------------------------------------------
 
 
@@ -612,6 +706,23 @@ def apply_person(*, record_id: str, values: Mapping[str, Any], is_new: bool, act
     if is_new:
         raise _not_creatable(PERSONS)
     person = _load(Person, record_id)
+    changed = _person_edit(person, values)
+    _save(person, is_new=False, fields=changed)
+    return AppliedRecord(payload=serialize_person(person), scope_key=scope_of_person(person))
+
+
+def apply_persons(*, items: Sequence[ApplyItem], actor: WriteActor) -> list[AppliedRecord]:
+    """`apply_person` for a batch (see sync.registry.ApplyManyFunction)."""
+    _require_distinct(items)
+    if any(item.is_new for item in items):
+        raise _not_creatable(PERSONS)
+    persons = _load_many(Person, [item.record_id for item in items])
+    edits = [(persons[item.record_id], _person_edit(persons[item.record_id], item.values)) for item in items]
+    _save_many(Person, created=[], changed=edits)
+    return [AppliedRecord(payload=serialize_person(p), scope_key=scope_of_person(p)) for p, _ in edits]
+
+
+def _person_edit(person: Person, values: Mapping[str, Any]) -> set[str]:
     changed: set[str] = set()
     if "notes" in values:
         person.notes = _text(values, "notes", max_length=20_000)
@@ -622,8 +733,7 @@ def apply_person(*, record_id: str, values: Mapping[str, Any], is_new: bool, act
     if "management_status" in values:
         person.management_status = _choice(values, "management_status", ManagementStatus)
         changed.add("management_status")
-    _save(person, is_new=False, fields=changed)
-    return AppliedRecord(payload=serialize_person(person), scope_key=scope_of_person(person))
+    return changed
 
 
 _RESIDENCE_TEXT_LIMITS = {"village_or_street": 200, "address_text_as_recorded": 400}
@@ -714,23 +824,61 @@ _CHECK_TEXT_LIMITS = {"personal_id_number_seen": 20, "full_name_seen": 200, "loc
 
 def apply_check(*, record_id: str, values: Mapping[str, Any], is_new: bool, actor: WriteActor) -> AppliedRecord:
     """Record or correct a field check. The officer, device and unit come from the actor, never the payload."""
+    check = _new_check(record_id, actor) if is_new else _load(Check, record_id)
+    changed = _check_edit(check, values, is_new=is_new, actor=actor, persons=None)
+    _save(check, is_new=is_new, fields=changed)
+    return AppliedRecord(payload=serialize_check(check), scope_key=scope_of_check(check))
+
+
+def apply_checks(*, items: Sequence[ApplyItem], actor: WriteActor) -> list[AppliedRecord]:
+    """`apply_check` for a batch (see sync.registry.ApplyManyFunction)."""
+    _require_distinct(items)
+    existing = _load_many(Check, [item.record_id for item in items if not item.is_new])
+    persons = _persons_by_id(
+        item.values.get("person_id") for item in items if item.is_new or "person_id" in item.values
+    )
+    created: list[Check] = []
+    edits: list[tuple[Check, set[str]]] = []
+    for item in items:
+        check = _new_check(item.record_id, actor) if item.is_new else existing[item.record_id]
+        changed = _check_edit(check, item.values, is_new=item.is_new, actor=actor, persons=persons)
+        if item.is_new:
+            created.append(check)
+        else:
+            edits.append((check, changed))
+    _save_many(Check, created=created, changed=edits)
+    new = iter(created)
+    checks = [next(new) if item.is_new else existing[item.record_id] for item in items]
+    return [AppliedRecord(payload=serialize_check(c), scope_key=scope_of_check(c)) for c in checks]
+
+
+def _new_check(record_id: str, actor: WriteActor) -> Check:
+    if actor.unit_id is None:
+        raise _reject("checks are recorded by a unit's device")
+    return Check(
+        id=_record_uuid(record_id),
+        unit_id=actor.unit_id,
+        officer_id=actor.officer_id,
+        device_id=_uuid_or_none(actor.device_id),
+    )
+
+
+def _check_edit(
+    check: Check,
+    values: Mapping[str, Any],
+    *,
+    is_new: bool,
+    actor: WriteActor,
+    persons: Mapping[uuid.UUID, Person] | None,
+) -> set[str]:
     if is_new:
-        if actor.unit_id is None:
-            raise _reject("checks are recorded by a unit's device")
-        check = Check(
-            id=_record_uuid(record_id),
-            unit_id=actor.unit_id,
-            officer_id=actor.officer_id,
-            device_id=_uuid_or_none(actor.device_id),
-        )
         names = {c.name for c in CHECK_COLUMNS if c.policy is not SERVER}
     else:
-        check = _load(Check, record_id)
         names = set(values) & {c.name for c in CHECK_COLUMNS if c.policy is not SERVER}
     changed: set[str] = set()
     for name in names:
         if name == "person_id":
-            person = _existing_person(values, name, required=False, actor=actor)
+            person = _existing_person(values, name, required=False, actor=actor, known=persons)
             check.person = person
             changed.add("person")
             continue
@@ -753,8 +901,7 @@ def apply_check(*, record_id: str, values: Mapping[str, Any], is_new: bool, acto
         elif name == "result":
             check.result = _choice(values, name, CheckResult)
         changed.add(name)
-    _save(check, is_new=is_new, fields=changed)
-    return AppliedRecord(payload=serialize_check(check), scope_key=scope_of_check(check))
+    return changed
 
 
 DEVICE_PHOTO_TABLES = frozenset({CHECKS, PERSONS})
@@ -762,34 +909,79 @@ DEVICE_PHOTO_TABLES = frozenset({CHECKS, PERSONS})
 
 def apply_photo(*, record_id: str, values: Mapping[str, Any], is_new: bool, actor: WriteActor) -> AppliedRecord:
     """Link a photo (by sha256) to a check or a person. The blob may arrive before or after the row."""
-    if is_new:
-        record_table = _text(values, "record_table", max_length=32)
-        if record_table not in DEVICE_PHOTO_TABLES:
-            raise _reject(
-                f"record_table must be one of {', '.join(sorted(DEVICE_PHOTO_TABLES))}",
-                field="record_table",
-                value=record_table,
-            )
-        linked_id = _uuid_or_none(values.get("record_id"))
-        if linked_id is None:
-            raise _reject("record_id must be a UUID", field="record_id")
-        if record_table == PERSONS and _person_in_scope(linked_id, actor=actor) is None:
-            raise _reject("record_id does not name a known person", field="record_id")
-        digest = _text(values, "sha256", max_length=64).lower()
-        if not SHA256_RE.match(digest):
-            raise _reject("sha256 must be 64 hexadecimal characters", field="sha256")
-        photo = PhotoLink(
-            id=_record_uuid(record_id),
-            record_table=record_table,
-            record_id=str(linked_id),
-            sha256=digest,
-            unit_id=actor.unit_id,
-            officer_id=actor.officer_id,
-            device_id=_uuid_or_none(actor.device_id),
-            is_uploaded=photo_blob_is_stored(sha256=digest),
+    photo = _new_photo(record_id, values, actor, prefetched=None) if is_new else _load(PhotoLink, record_id)
+    changed = _photo_edit(photo, values, is_new=is_new)
+    _save(photo, is_new=is_new, fields=changed)
+    return AppliedRecord(payload=serialize_photo(photo), scope_key=scope_of_photo(photo))
+
+
+def apply_photos(*, items: Sequence[ApplyItem], actor: WriteActor) -> list[AppliedRecord]:
+    """`apply_photo` for a batch (see sync.registry.ApplyManyFunction)."""
+    _require_distinct(items)
+    existing = _load_many(PhotoLink, [item.record_id for item in items if not item.is_new])
+    new_values = [item.values for item in items if item.is_new]
+    persons = _persons_by_id(values.get("record_id") for values in new_values)
+    digests = [v["sha256"].lower() for v in new_values if isinstance(v.get("sha256"), str)]
+    prefetched = (persons, photo_blobs_stored(sha256s=digests) if digests else set())
+    created: list[PhotoLink] = []
+    edits: list[tuple[PhotoLink, set[str]]] = []
+    photos: list[PhotoLink] = []
+    for item in items:
+        photo = (
+            _new_photo(item.record_id, item.values, actor, prefetched=prefetched)
+            if item.is_new
+            else existing[item.record_id]
         )
-    else:
-        photo = _load(PhotoLink, record_id)
+        changed = _photo_edit(photo, item.values, is_new=item.is_new)
+        (created.append(photo) if item.is_new else edits.append((photo, changed)))
+        photos.append(photo)
+    _save_many(PhotoLink, created=created, changed=edits)
+    linked = _photo_linked_records(photos)
+    return [
+        AppliedRecord(
+            payload=serialize_photo(p), scope_key=_scope_of_linked_photo(p, linked.get((p.record_table, p.record_id)))
+        )
+        for p in photos
+    ]
+
+
+def _new_photo(
+    record_id: str,
+    values: Mapping[str, Any],
+    actor: WriteActor,
+    *,
+    prefetched: tuple[Mapping[uuid.UUID, Person], set[str]] | None,
+) -> PhotoLink:
+    """A new photo row; `prefetched` (a batch's persons by id, blobs stored) replaces the lookups."""
+    record_table = _text(values, "record_table", max_length=32)
+    if record_table not in DEVICE_PHOTO_TABLES:
+        raise _reject(
+            f"record_table must be one of {', '.join(sorted(DEVICE_PHOTO_TABLES))}",
+            field="record_table",
+            value=record_table,
+        )
+    linked_id = _uuid_or_none(values.get("record_id"))
+    if linked_id is None:
+        raise _reject("record_id must be a UUID", field="record_id")
+    known = None if prefetched is None else prefetched[0]
+    if record_table == PERSONS and _person_in_scope(linked_id, actor=actor, known=known) is None:
+        raise _reject("record_id does not name a known person", field="record_id")
+    digest = _text(values, "sha256", max_length=64).lower()
+    if not SHA256_RE.match(digest):
+        raise _reject("sha256 must be 64 hexadecimal characters", field="sha256")
+    return PhotoLink(
+        id=_record_uuid(record_id),
+        record_table=record_table,
+        record_id=str(linked_id),
+        sha256=digest,
+        unit_id=actor.unit_id,
+        officer_id=actor.officer_id,
+        device_id=_uuid_or_none(actor.device_id),
+        is_uploaded=photo_blob_is_stored(sha256=digest) if prefetched is None else digest in prefetched[1],
+    )
+
+
+def _photo_edit(photo: PhotoLink, values: Mapping[str, Any], *, is_new: bool) -> set[str]:
     changed: set[str] = set()
     if "captured_at" in values or is_new:
         photo.captured_at = _wire_datetime(values, "captured_at", required=False)
@@ -797,8 +989,7 @@ def apply_photo(*, record_id: str, values: Mapping[str, Any], is_new: bool, acto
     if "kind" in values or is_new:
         photo.kind = _choice(values, "kind", PhotoKind) if values.get("kind") else PhotoKind.SUBJECT
         changed.add("kind")
-    _save(photo, is_new=is_new, fields=changed)
-    return AppliedRecord(payload=serialize_photo(photo), scope_key=scope_of_photo(photo))
+    return changed
 
 
 def archive_check(*, record_id: str, actor: WriteActor) -> AppliedRecord | None:
@@ -836,6 +1027,13 @@ def photo_blob_is_stored(*, sha256: str) -> bool:
     return True
 
 
+def photo_blobs_stored(*, sha256s: Sequence[str]) -> set[str]:
+    """`photo_blob_is_stored` for many digests in one query: those media_store holds."""
+    from media_store.selectors import photo_sha256s_stored
+
+    return photo_sha256s_stored(sha256s=sha256s)
+
+
 def photo_links_mark_uploaded(*, sha256: str) -> int:
     """Flip `is_uploaded` on every photo row linking `sha256`; devices learn it through pull.
 
@@ -868,13 +1066,13 @@ def on_photo_stored(sender: Any, **kwargs: Any) -> None:
 # --- registration ----------------------------------------------------------------------------
 
 TABLES: tuple[SyncedTable, ...] = (
-    SyncedTable(name=PERSONS, columns=PERSON_COLUMNS, apply=apply_person),
+    SyncedTable(name=PERSONS, columns=PERSON_COLUMNS, apply=apply_person, apply_many=apply_persons),
     SyncedTable(name=RESIDENCES, columns=RESIDENCE_COLUMNS, apply=apply_residence),
     SyncedTable(name=CRIMINAL_RECORDS, columns=CRIMINAL_RECORD_COLUMNS),
     SyncedTable(name=WANTED_NOTICES, columns=WANTED_NOTICE_COLUMNS),
     SyncedTable(name=DRUG_USE_RECORDS, columns=DRUG_USE_RECORD_COLUMNS, apply=apply_drug_use_record),
-    SyncedTable(name=CHECKS, columns=CHECK_COLUMNS, apply=apply_check, archive=archive_check),
-    SyncedTable(name=PHOTOS, columns=PHOTO_COLUMNS, apply=apply_photo, archive=archive_photo),
+    SyncedTable(name=CHECKS, columns=CHECK_COLUMNS, apply=apply_check, archive=archive_check, apply_many=apply_checks),
+    SyncedTable(name=PHOTOS, columns=PHOTO_COLUMNS, apply=apply_photo, archive=archive_photo, apply_many=apply_photos),
 )
 
 SERIALIZERS: dict[str, Callable[[Any], dict[str, Any]]] = {

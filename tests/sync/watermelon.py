@@ -66,7 +66,7 @@ class ScenarioRun:
 def run_scenario(*, server_url: str, token: str, args: list[str], timeout_seconds: float = 180.0) -> ScenarioRun:
     node = require_node()
     completed = subprocess.run(
-        [node, str(SCENARIO), "--server", server_url, "--token", token, *args],
+        [node, str(SCENARIO), "--server", server_url, f"--token={token}", *args],
         cwd=str(CLIENT_DIR),
         capture_output=True,
         text=True,
@@ -86,7 +86,7 @@ class WatermelonDevice:
         self.stderr_path = stderr_path
         self._stderr: IO[str] = stderr_path.open("w")
         self.process = subprocess.Popen(
-            [node, str(SCENARIO), "--mode", "driver", "--server", server_url, "--token", token],
+            [node, str(SCENARIO), "--mode", "driver", "--server", server_url, f"--token={token}"],
             cwd=str(CLIENT_DIR),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

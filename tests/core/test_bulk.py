@@ -1,0 +1,70 @@
+"""bulk_update_fields stores exactly what save(update_fields=...) would, for every kind of column."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from backend.core.bulk import bulk_update_fields
+from backend.registry.models import Check, Person
+from sync.models import SyncRow
+from tests.conftest import make_unit
+
+pytestmark = pytest.mark.django_db
+
+FIELDS = ["seq", "changed_at", "is_deleted", "payload_json", "field_versions", "last_writer_device_id"]
+
+
+def _row(record_id: str) -> SyncRow:
+    return SyncRow.objects.create(
+        table="t",
+        record_id=record_id,
+        seq=1,
+        created_seq=1,
+        changed_at=datetime(2025, 1, 1, tzinfo=UTC),
+        scope_key="s",
+        payload_json="{}",
+        field_versions={"*": [1, "server"]},
+        last_writer_device_id=uuid.uuid4(),
+    )
+
+
+def test_bulk_update_fields_matches_save_for_ints_datetimes_booleans_text_json_uuids_and_nulls() -> None:
+    rows = [_row(f"r{i}") for i in range(3)]
+    untouched = _row("other")
+    device = uuid.uuid4()
+    for i, row in enumerate(rows):
+        row.seq = 10 + i
+        row.changed_at = datetime(2026, 12, 4, 6, 30, i, 123456, tzinfo=UTC)
+        row.is_deleted = i == 1
+        row.payload_json = '{"notes":"Đã gặp \'ở\' chợ; DROP"}'
+        row.field_versions = {"notes": [10 + i, str(device)], "*": [1, "server"]}
+        row.last_writer_device_id = device if i != 2 else None
+        row.created_seq = 99  # not in the fields: must stay 1
+
+    bulk_update_fields(rows, FIELDS, batch_size=2)
+
+    stored = {r.record_id: r for r in SyncRow.objects.all()}
+    for row in rows:
+        got = stored[row.record_id]
+        assert [getattr(got, f) for f in FIELDS] == [getattr(row, f) for f in FIELDS]
+        assert got.created_seq == 1
+    assert [getattr(stored["other"], f) for f in FIELDS] == [getattr(untouched, f) for f in FIELDS]
+
+
+def test_bulk_update_fields_writes_a_foreign_key_by_its_field_name_on_a_uuid_keyed_model() -> None:
+    unit = make_unit(code="U1", communes=("20215",))
+    person = Person.objects.create(full_name="A", primary_commune_code="20215", exact_key="a", search_key="a")
+    checks = [
+        Check.objects.create(unit=unit, captured_at=datetime(2025, 1, 1, tzinfo=UTC), purpose="OTHER", result="NO_HIT")
+        for _ in range(2)
+    ]
+    checks[0].person, checks[0].notes = person, "một"
+    checks[1].person, checks[1].notes = None, ""
+
+    bulk_update_fields(checks, ["person", "notes"])
+
+    stored = {c.pk: (c.person_id, c.notes) for c in Check.objects.all()}
+    assert stored == {checks[0].pk: (person.pk, "một"), checks[1].pk: (None, "")}
