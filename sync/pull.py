@@ -411,7 +411,7 @@ def _records_the_device_pushed(
 
     Only pushes after `since` can count (every candidate was created after `since`). Looked up by id
     through the (device, table, record_id) index, so the cost follows the page, not the device's
-    history (bench/sync_pull_delta.py prints it against the whole pull).
+    history (bench/sync_own_push_lookup.py prints it against the whole pull).
     """
     created: dict[str, dict[str, int]] = {}
     for table, record_id, created_seq in candidates:

@@ -1,6 +1,6 @@
 """What the "did this device push it itself?" lookup costs in a delta pull.
 
-    uv run python bench/sync_pull_delta.py [--data-dir /tmp/fieldsync-pull-bench] [--rows 5000] [--runs 5]
+    uv run python bench/sync_own_push_lookup.py [--data-dir /tmp/fieldsync-pull-bench] [--rows 5000] [--runs 5]
 
 A delta pull of `--rows` records new to the device (written by the server in batches of 500) while
 the device has pushed 4 x `--rows` records of its own before. Every one of those new rows is a
