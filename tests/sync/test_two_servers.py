@@ -211,7 +211,6 @@ def test_an_idle_device_socket_stays_open(servers: tuple[ServerProcess, ServerPr
         idle_past_the_layers_blocking_read(socket)
 
 
-
 def forget_the_layers_keys() -> int:
     """What another client of a shared Redis does with FLUSHDB (every test run on this machine did,
     through Django's cache.clear()), or a Redis restart without persistence: the channel layer's keys
