@@ -86,9 +86,14 @@ REDIS_URL = env_str("FIELDSYNC_REDIS_URL", "")
 CHANNEL_LAYERS: dict[str, Any]
 if REDIS_URL:
     # The prefix keeps deployments (or test runs) that share one Redis from poking each other's sockets.
+    # Pub/sub, not channels_redis.core: core keeps each socket's group membership as Redis keys written
+    # once at connect, so a FLUSHDB (Django's cache.clear() on this same Redis), a restart or eviction
+    # silently cut the socket off from every later poke (invariant 10). Pub/sub subscriptions live on
+    # the server process' own connection and are re-sent when it reconnects; pokes carry no data, so
+    # at-most-once delivery is enough (a missed one is recovered by the next pull). docs/architecture.md.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("FIELDSYNC_CHANNEL_PREFIX", "asgi")},
         }
     }

@@ -331,7 +331,7 @@ def test_a_queued_search_is_run_by_the_durable_worker_after_a_restart_and_alerts
 ) -> None:
     import asyncio
 
-    from asgiref.sync import async_to_sync
+    from asgiref.sync import async_to_sync, sync_to_async
     from channels.layers import get_channel_layer
     from django.core.management import call_command
     from django_tasks_db.models import DBTaskResult
@@ -344,23 +344,28 @@ def test_a_queued_search_is_run_by_the_durable_worker_after_a_restart_and_alerts
     sha256 = uploaded_by(pair.device, photos[1].read_bytes())
     layer = get_channel_layer()
     assert layer is not None
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(device_group(str(pair.device.id)), channel)
 
-    search = face_search_start(
-        device=pair.device, officer=officer, photo_sha256=sha256, purpose="border_check", case_reference="Q-1"
-    )
-    queued = DBTaskResult.objects.filter(task_path__endswith="run_face_search", status="READY").count()
-    gallery_reset_memory()  # the server that queued it is gone; a fresh worker takes the job from the database
-    call_command("db_worker", "--batch", "--no-startup-delay", "--queue-name", "*", verbosity=0)
+    def queue_and_run_after_a_restart() -> tuple[FaceSearch, int]:
+        search = face_search_start(
+            device=pair.device, officer=officer, photo_sha256=sha256, purpose="border_check", case_reference="Q-1"
+        )
+        queued = DBTaskResult.objects.filter(task_path__endswith="run_face_search", status="READY").count()
+        gallery_reset_memory()  # the server that queued it is gone; a fresh worker takes the job from the database
+        call_command("db_worker", "--batch", "--no-startup-delay", "--queue-name", "*", verbosity=0)
+        return search, queued
 
-    async def next_alert() -> dict[str, Any]:
+    async def device_listening_while_the_worker_runs() -> tuple[FaceSearch, int, dict[str, Any]]:
+        # One event loop, as a server's socket: joined before the search is queued and listening while the
+        # worker runs (the pub/sub layer delivers to subscribers present at send time).
+        channel = await layer.new_channel()
+        await layer.group_add(device_group(str(pair.device.id)), channel)
+        search, queued = await sync_to_async(queue_and_run_after_a_restart)()
         while True:
             message = await asyncio.wait_for(layer.receive(channel), timeout=10)
             if message["type"] == "device.alert":
-                return dict(message["alert"])
+                return search, queued, dict(message["alert"])
 
-    alert = async_to_sync(next_alert)()
+    search, queued, alert = async_to_sync(device_listening_while_the_worker_runs)()
     search.refresh_from_db()
     assert queued == 1
     assert search.status == SearchStatus.DONE

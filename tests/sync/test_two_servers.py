@@ -30,6 +30,9 @@ from tests.registry.conftest import CAPTURED_AT_MS, COMMUNE_A, make_person, make
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 WAIT_SECONDS = 20.0
+# Both servers share one Redis with a channel prefix of their own, so that other runs sharing this Redis
+# cannot poke the test's socket.
+CHANNEL_PREFIX = f"fieldsync-test-{uuid.uuid4().hex[:12]}"
 
 
 def _require_postgres_and_redis() -> str:
@@ -61,9 +64,7 @@ def servers(
     redis_url = _require_postgres_and_redis()
     folder = tmp_path_factory.mktemp("two-servers")
     (folder / "media").mkdir()
-    # Both on one Redis, with a channel prefix of their own so that other runs sharing this Redis
-    # cannot poke the test's socket.
-    env = {"FIELDSYNC_REDIS_URL": redis_url, "FIELDSYNC_CHANNEL_PREFIX": f"fieldsync-test-{uuid.uuid4().hex[:12]}"}
+    env = {"FIELDSYNC_REDIS_URL": redis_url, "FIELDSYNC_CHANNEL_PREFIX": CHANNEL_PREFIX}
     started: list[ServerProcess] = []
     try:
         for name in ("one", "two"):
@@ -208,3 +209,50 @@ def test_an_idle_device_socket_stays_open(servers: tuple[ServerProcess, ServerPr
     with device_socket(two, token) as socket:
         idle_past_the_layers_blocking_read(socket)
         idle_past_the_layers_blocking_read(socket)
+
+
+def forget_the_layers_keys() -> int:
+    """What another client of a shared Redis does with FLUSHDB (every test run on this machine did,
+    through Django's cache.clear()), or a Redis restart without persistence: the channel layer's keys
+    are gone. Only this module's keys (its own prefix) are deleted, so parallel runs are not disturbed."""
+    import redis
+
+    client = redis.Redis.from_url(str(settings.REDIS_URL))
+    keys = list(client.scan_iter(match=f"{CHANNEL_PREFIX}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+    return len(keys)
+
+
+def test_a_socket_is_poked_by_each_push_through_the_other_process_after_idling_and_losing_the_layers_keys(
+    servers: tuple[ServerProcess, ServerProcess],
+) -> None:
+    # Invariant 10 must not rest on Redis keys that a FLUSHDB by anyone sharing the Redis (or a restart)
+    # removes: with channels_redis' RedisChannelLayer a socket's group memberships were keys written once at
+    # connect, so after such a flush the socket stayed open and never got a poke again.
+    one, two = servers
+    unit = make_unit(code="ID", communes=(COMMUNE_A,))
+    writer_token = make_device_session(officer=make_officer(username="id.a", unit=unit), label="a").access_token
+    listener_token = make_device_session(officer=make_officer(username="id.b", unit=unit), label="b").access_token
+    writer = FieldsyncClient(one.base_url)
+    writer.use_token(writer_token)
+    writer.synchronize()
+    with device_socket(two, listener_token) as socket:
+        for round_number in range(3):
+            idle_past_the_layers_blocking_read(socket)
+            forget_the_layers_keys()
+            writer.store.create(
+                "checks",
+                {
+                    "id": str(uuid.uuid4()),
+                    "full_name_seen": f"Vi Văn Tâm {round_number}",
+                    "commune_code": COMMUNE_A,
+                    "captured_at": CAPTURED_AT_MS,
+                    "purpose": "PATROL_STOP",
+                    "result": "NO_HIT",
+                },
+            )
+            assert writer.synchronize().pushed_rows == 1
+
+            assert (round_number, json.loads(socket.recv(timeout=WAIT_SECONDS))) == (round_number, {"type": "poke"})
