@@ -131,7 +131,7 @@ def gallery_index() -> tuple[GalleryIndex, int]:
             return _index, version
         loaded_from: int | None = None
         if _index is None:
-            ann_min_vectors = settings.FIELDSYNC_FACE_ANN_MIN_VECTORS
+            ann_min_vectors = settings.FIELDSYNC_FACE_ANN_MIN_VECTORS or None  # 0: exact search only
             _index, _index_template_ids = GalleryIndex(ann_min_vectors=ann_min_vectors), set()
             for persisted_version in _persisted_versions():
                 if persisted_version > version:

@@ -6,11 +6,12 @@ computed as ||q||^2 + ||g||^2 - 2 q.g with the gallery's squared norms precomput
 matrix-vector product plus ``np.argpartition``; the work is done in chunks so temporaries stay small.
 Measured in ``bench/faces_search.py``.
 
-Above ``ann_min_vectors`` rows (default 200,000; FIELDSYNC_FACE_ANN_MIN_VECTORS) a search goes through an
-inverted file (``_InvertedFile``): k-means centroids, the rows stored contiguously per list, the nearest
-``nprobe`` lists scanned exactly, then the same per-key selection and float64 re-ranking. Below it the
-exact scan is used, unchanged. The inverted file follows every add/replace/remove; it is not saved (the
-file format is unchanged) but rebuilt when the index is loaded or first reaches the threshold.
+At or above ``ann_min_vectors`` rows (None = never, the default; FIELDSYNC_FACE_ANN_MIN_VECTORS) a
+search goes through an inverted file (``_InvertedFile``): k-means centroids, the rows stored
+contiguously per list, the nearest ``nprobe`` lists scanned exactly, then the same per-key selection
+and float64 re-ranking. Below it the exact scan is used, unchanged. The inverted file follows every
+add/replace/remove; it is not saved (the file format is unchanged) but rebuilt when the index is
+loaded or first reaches the threshold.
 
 Not thread-safe for writes: guard ``add``/``remove_*`` and ``search`` with one lock, or rebuild a new
 index and swap the reference (searches never see a half-applied change that way).
@@ -36,7 +37,9 @@ _FILE_FORMAT_VERSION: Final = 1
 # Rows scanned per block: 65,536 x 128 float32 = 32 MiB, large enough for BLAS, small enough for cache
 # pressure and temporaries.
 _CHUNK_ROWS: Final = 65_536
-ANN_MIN_VECTORS_DEFAULT: Final = 200_000
+# Suggested FIELDSYNC_FACE_ANN_MIN_VECTORS when the IVF is wanted. It is off by default: on the
+# benchmark's vectors, at recall@10 >= 0.99, it costs more CPU than the exact scan (docs/faces.md).
+ANN_MIN_VECTORS_SUGGESTED: Final = 200_000
 _IVF_LISTS_PER_SQRT: Final = 4  # nlist = 4 * sqrt(N)
 # Fraction of the lists probed. On the benchmark's i.i.d. Gaussian vectors (no cluster structure at all)
 # recall@10 >= 0.99 needs about 40% of the lists at 100k (bench/faces_search.py, docs/faces.md).
@@ -87,14 +90,14 @@ class GalleryIndex:
         *,
         initial_capacity: int = 1024,
         chunk_rows: int = _CHUNK_ROWS,
-        ann_min_vectors: int = ANN_MIN_VECTORS_DEFAULT,
+        ann_min_vectors: int | None = None,
         probe_fraction: float = _IVF_PROBE_FRACTION,
     ) -> None:
         if chunk_rows < 1:
             raise ValueError("chunk_rows must be positive")
-        if ann_min_vectors < 1 or not 0.0 < probe_fraction <= 1.0:
-            raise ValueError("ann_min_vectors must be positive and probe_fraction in (0, 1]")
-        self._ann_min_vectors = int(ann_min_vectors)
+        if (ann_min_vectors is not None and ann_min_vectors < 1) or not 0.0 < probe_fraction <= 1.0:
+            raise ValueError("ann_min_vectors must be positive (or None) and probe_fraction in (0, 1]")
+        self._ann_min_vectors = ann_min_vectors
         self._probe_fraction = float(probe_fraction)
         self._ivf: _InvertedFile | None = None
         self._chunk_rows = int(chunk_rows)
@@ -146,7 +149,7 @@ class GalleryIndex:
     @property
     def uses_ann(self) -> bool:
         """Whether searches currently go through the inverted file (size at or above the threshold)."""
-        return self._ivf is not None and self._size >= self._ann_min_vectors
+        return self._ivf is not None and self._ann_min_vectors is not None and self._size >= self._ann_min_vectors
 
     # -- changes ------------------------------------------------------------------------------------
 
@@ -355,7 +358,7 @@ class GalleryIndex:
             raise
 
     @classmethod
-    def load(cls, path: Path, *, ann_min_vectors: int = ANN_MIN_VECTORS_DEFAULT) -> GalleryIndex:
+    def load(cls, path: Path, *, ann_min_vectors: int | None = None) -> GalleryIndex:
         """Read an index written by ``save``. Never unpickles. At or above ``ann_min_vectors`` rows the
         inverted file is rebuilt from the loaded vectors (k-means; seconds at 1M, see docs/faces.md).
 
@@ -388,6 +391,8 @@ class GalleryIndex:
     def _sync_ivf(self) -> None:
         """Build the inverted file on reaching the threshold (again when the gallery has doubled since);
         drop it below half the threshold (hysteresis, so a gallery at the line does not rebuild often)."""
+        if self._ann_min_vectors is None:
+            return
         if self._size >= self._ann_min_vectors:
             if self._ivf is None or self._size >= 2 * self._ivf.built_size:
                 self._ivf = _InvertedFile.build(self._vectors, self._half_norms, self._size)

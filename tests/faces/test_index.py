@@ -364,4 +364,4 @@ def test_a_loaded_index_above_the_threshold_rebuilds_its_inverted_file(tmp_path:
     assert loaded.uses_ann and loaded.version == index.version
     for query in rng.normal(0.0, 0.09, (10, 128)).astype(np.float32):
         assert as_tuples(loaded.search(query, 10)) == as_tuples(index.search(query, 10))
-    assert not GalleryIndex.load(tmp_path / "index.npz").uses_ann  # default threshold 200,000
+    assert not GalleryIndex.load(tmp_path / "index.npz").uses_ann  # off by default
