@@ -139,6 +139,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("FIELDSYNC_MAX_REQUEST_BYTES", 32 * 1024 *
 FIELDSYNC_MIN_SCHEMA_VERSION = env_int("FIELDSYNC_MIN_SCHEMA_VERSION", 1)
 FIELDSYNC_INPROCESS_WORKER = env_bool("FIELDSYNC_INPROCESS_WORKER", False)
 FIELDSYNC_FACE_SEARCH_RATE_PER_HOUR = env_int("FIELDSYNC_FACE_SEARCH_RATE_PER_HOUR", 60)
+# Gallery size from which face searches use the approximate inverted-file index (backend/faces/index.py);
+# 0 = never (the default: on the synthetic benchmark, at recall@10 >= 0.99 it is slower than the exact
+# scan; docs/faces.md). 200000 is the suggested value where the embeddings are clustered.
+FIELDSYNC_FACE_ANN_MIN_VECTORS = env_int("FIELDSYNC_FACE_ANN_MIN_VECTORS", 0)
 FIELDSYNC_LOGIN_RATE_PER_MINUTE = env_int("FIELDSYNC_LOGIN_RATE_PER_MINUTE", 10)
 FIELDSYNC_FACE_REQUIRE_SECOND_VERIFIER = env_bool("FIELDSYNC_FACE_REQUIRE_SECOND_VERIFIER", True)
 FIELDSYNC_DEVICE_AUTHENTICATOR = "backend.accounts.auth.device_from_bearer"

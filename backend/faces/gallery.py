@@ -131,12 +131,13 @@ def gallery_index() -> tuple[GalleryIndex, int]:
             return _index, version
         loaded_from: int | None = None
         if _index is None:
-            _index, _index_template_ids = GalleryIndex(), set()
+            ann_min_vectors = settings.FIELDSYNC_FACE_ANN_MIN_VECTORS or None  # 0: exact search only
+            _index, _index_template_ids = GalleryIndex(ann_min_vectors=ann_min_vectors), set()
             for persisted_version in _persisted_versions():
                 if persisted_version > version:
                     continue  # a file from a database that was reset: not ours
                 try:
-                    _index = GalleryIndex.load(_persist_path(persisted_version))
+                    _index = GalleryIndex.load(_persist_path(persisted_version), ann_min_vectors=ann_min_vectors)
                 except (OSError, ValueError):
                     logger.warning("persisted gallery index unreadable; rebuilding", exc_info=True)
                     continue

@@ -6,6 +6,13 @@ computed as ||q||^2 + ||g||^2 - 2 q.g with the gallery's squared norms precomput
 matrix-vector product plus ``np.argpartition``; the work is done in chunks so temporaries stay small.
 Measured in ``bench/faces_search.py``.
 
+At or above ``ann_min_vectors`` rows (None = never, the default; FIELDSYNC_FACE_ANN_MIN_VECTORS) a
+search goes through an inverted file (``_InvertedFile``): k-means centroids, the rows stored
+contiguously per list, the nearest ``nprobe`` lists scanned exactly, then the same per-key selection
+and float64 re-ranking. Below it the exact scan is used, unchanged. The inverted file follows every
+add/replace/remove; it is not saved (the file format is unchanged) but rebuilt when the index is
+loaded or first reaches the threshold.
+
 Not thread-safe for writes: guard ``add``/``remove_*`` and ``search`` with one lock, or rebuild a new
 index and swap the reference (searches never see a half-applied change that way).
 """
@@ -30,6 +37,15 @@ _FILE_FORMAT_VERSION: Final = 1
 # Rows scanned per block: 65,536 x 128 float32 = 32 MiB, large enough for BLAS, small enough for cache
 # pressure and temporaries.
 _CHUNK_ROWS: Final = 65_536
+# Suggested FIELDSYNC_FACE_ANN_MIN_VECTORS when the IVF is wanted. It is off by default: on the
+# benchmark's vectors, at recall@10 >= 0.99, it costs more CPU than the exact scan (docs/faces.md).
+ANN_MIN_VECTORS_SUGGESTED: Final = 200_000
+_IVF_LISTS_PER_SQRT: Final = 4  # nlist = 4 * sqrt(N)
+# Fraction of the lists probed. On the benchmark's i.i.d. Gaussian vectors (no cluster structure at all)
+# recall@10 >= 0.99 needs about 40% of the lists at 100k (bench/faces_search.py, docs/faces.md).
+_IVF_PROBE_FRACTION: Final = 0.4
+_KMEANS_ITERATIONS: Final = 4
+_KMEANS_SAMPLE_PER_LIST: Final = 16
 
 
 def calibrated_score(distance: float | npt.NDArray[np.float32]) -> float:
@@ -69,9 +85,21 @@ class GalleryIndex:
     callers compare it with the gallery's version to decide whether to apply changes.
     """
 
-    def __init__(self, *, initial_capacity: int = 1024, chunk_rows: int = _CHUNK_ROWS) -> None:
+    def __init__(
+        self,
+        *,
+        initial_capacity: int = 1024,
+        chunk_rows: int = _CHUNK_ROWS,
+        ann_min_vectors: int | None = None,
+        probe_fraction: float = _IVF_PROBE_FRACTION,
+    ) -> None:
         if chunk_rows < 1:
             raise ValueError("chunk_rows must be positive")
+        if (ann_min_vectors is not None and ann_min_vectors < 1) or not 0.0 < probe_fraction <= 1.0:
+            raise ValueError("ann_min_vectors must be positive (or None) and probe_fraction in (0, 1]")
+        self._ann_min_vectors = ann_min_vectors
+        self._probe_fraction = float(probe_fraction)
+        self._ivf: _InvertedFile | None = None
         self._chunk_rows = int(chunk_rows)
         capacity = max(int(initial_capacity), 1)
         self._vectors = np.zeros((capacity, DIMENSIONS), dtype=np.float32)
@@ -118,6 +146,11 @@ class GalleryIndex:
         view.flags.writeable = False
         return view
 
+    @property
+    def uses_ann(self) -> bool:
+        """Whether searches currently go through the inverted file (size at or above the threshold)."""
+        return self._ivf is not None and self._ann_min_vectors is not None and self._size >= self._ann_min_vectors
+
     # -- changes ------------------------------------------------------------------------------------
 
     def add(self, key: str, template_id: str, vector: npt.ArrayLike) -> None:
@@ -136,6 +169,9 @@ class GalleryIndex:
                 raise ValueError(f"template {template_id!r} already belongs to another key")
             self._vectors[existing] = row_vector
             self._half_norms[existing] = 0.5 * float(np.dot(row_vector, row_vector))
+            if self._ivf is not None:
+                self._ivf.delete(existing)
+                self._ivf.insert(np.array([existing]), self._vectors, self._half_norms)
             self.version += 1
             return
         self._ensure_capacity(self._size + 1)
@@ -147,6 +183,9 @@ class GalleryIndex:
         self._row_of_template[template_id] = row
         self._rows_of_code.setdefault(code, set()).add(row)
         self._size += 1
+        if self._ivf is not None:
+            self._ivf.insert(np.array([row]), self._vectors, self._half_norms)
+        self._sync_ivf()
         self.version += 1
 
     def add_many(self, keys: Sequence[str], template_ids: Sequence[str], vectors: npt.ArrayLike) -> None:
@@ -180,6 +219,9 @@ class GalleryIndex:
             self._row_of_template[template_id] = start + offset
         self._template_ids.extend(template_ids)
         self._size = stop
+        if self._ivf is not None:
+            self._ivf.insert(np.arange(start, stop), self._vectors, self._half_norms)
+        self._sync_ivf()
         self.version += 1
 
     def remove_key(self, key: str) -> int:
@@ -190,6 +232,7 @@ class GalleryIndex:
         template_ids = [self._template_ids[row] for row in self._rows_of_code[code]]
         for template_id in template_ids:
             self._remove_row(self._row_of_template[template_id])
+        self._sync_ivf()
         self.version += 1
         return len(template_ids)
 
@@ -199,6 +242,7 @@ class GalleryIndex:
         if row is None:
             return False
         self._remove_row(row)
+        self._sync_ivf()
         self.version += 1
         return True
 
@@ -218,8 +262,15 @@ class GalleryIndex:
             return []
         # Keys can own several rows, so look at more rows than k and widen until k keys are covered.
         wanted_rows = min(self._size, k * 4)
+        probed: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]] | None = None
+        if self.uses_ann and self._ivf is not None:
+            probed = self._ivf.probe(query, max(1, math.ceil(self._probe_fraction * self._ivf.list_count)))
         while True:
-            rows, half_gaps = self._nearest_rows(query, wanted_rows)
+            if probed is not None and wanted_rows < probed[0].shape[0]:
+                picked = smallest_indices(probed[1], wanted_rows)
+                rows, half_gaps = probed[0][picked], probed[1][picked]
+            else:
+                rows, half_gaps = self._nearest_rows(query, wanted_rows)  # exact (fallback when few probed)
             best: dict[int, tuple[float, int]] = {}
             codes = self._key_codes[rows].tolist()
             for row, gap, code in zip(rows.tolist(), half_gaps.tolist(), codes, strict=True):
@@ -307,8 +358,9 @@ class GalleryIndex:
             raise
 
     @classmethod
-    def load(cls, path: Path) -> GalleryIndex:
-        """Read an index written by ``save``. Never unpickles.
+    def load(cls, path: Path, *, ann_min_vectors: int | None = None) -> GalleryIndex:
+        """Read an index written by ``save``. Never unpickles. At or above ``ann_min_vectors`` rows the
+        inverted file is rebuilt from the loaded vectors (k-means; seconds at 1M, see docs/faces.md).
 
         Raises OSError if unreadable and ValueError if the file is not a valid gallery index.
         """
@@ -329,12 +381,23 @@ class GalleryIndex:
             or not (len(keys) == len(template_ids) == vectors.shape[0])
         ):
             raise ValueError("gallery index arrays are inconsistent")
-        index = cls(initial_capacity=max(vectors.shape[0], 1))
+        index = cls(initial_capacity=max(vectors.shape[0], 1), ann_min_vectors=ann_min_vectors)
         index.add_many(keys, template_ids, vectors)
         index.version = version
         return index
 
     # -- internals ----------------------------------------------------------------------------------
+
+    def _sync_ivf(self) -> None:
+        """Build the inverted file on reaching the threshold (again when the gallery has doubled since);
+        drop it below half the threshold (hysteresis, so a gallery at the line does not rebuild often)."""
+        if self._ann_min_vectors is None:
+            return
+        if self._size >= self._ann_min_vectors:
+            if self._ivf is None or self._size >= 2 * self._ivf.built_size:
+                self._ivf = _InvertedFile.build(self._vectors, self._half_norms, self._size)
+        elif self._ivf is not None and self._size < self._ann_min_vectors // 2:
+            self._ivf = None
 
     def _code_for(self, key: str) -> int:
         code = self._code_of_key.get(key)
@@ -356,6 +419,8 @@ class GalleryIndex:
         key_codes = np.zeros(new_capacity, dtype=np.int64)
         key_codes[: self._size] = self._key_codes[: self._size]
         self._vectors, self._half_norms, self._key_codes = vectors, half_norms, key_codes
+        if self._ivf is not None:
+            self._ivf.ensure_row_capacity(new_capacity)
 
     def _remove_row(self, row: int) -> None:
         """Swap the last row into ``row`` (O(1) per removed template; row order is not stable)."""
@@ -367,6 +432,10 @@ class GalleryIndex:
         if not rows_of_code:
             del self._rows_of_code[code]
         del self._row_of_template[template_id]
+        if self._ivf is not None:
+            self._ivf.delete(row)
+            if row != last:
+                self._ivf.renumber(last, row)
         if row != last:
             moved_id = self._template_ids[last]
             moved_code = int(self._key_codes[last])
@@ -380,6 +449,135 @@ class GalleryIndex:
             moved_rows.add(row)
         self._template_ids.pop()
         self._size -= 1
+
+
+class _InvertedFile:
+    """IVF over the rows of a GalleryIndex: per list, contiguous float32 vectors, half norms and row ids.
+
+    ``list_of_row``/``slot_of_row`` locate each gallery row, so add, replace, remove and the gallery's
+    swap-with-last renumbering are O(1) (amortised) per row.
+    """
+
+    def __init__(self, centroids: npt.NDArray[np.float32], row_capacity: int, built_size: int) -> None:
+        self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+        self.centroid_half_norms = 0.5 * np.einsum("ij,ij->i", self.centroids, self.centroids)
+        nlist = self.centroids.shape[0]
+        self.built_size = built_size
+        self.vectors = [np.zeros((0, DIMENSIONS), dtype=np.float32) for _ in range(nlist)]
+        self.half_norms = [np.zeros(0, dtype=np.float32) for _ in range(nlist)]
+        self.rows = [np.zeros(0, dtype=np.int64) for _ in range(nlist)]
+        self.counts = np.zeros(nlist, dtype=np.int64)
+        self.list_of_row = np.full(row_capacity, -1, dtype=np.int64)
+        self.slot_of_row = np.full(row_capacity, -1, dtype=np.int64)
+
+    @property
+    def list_count(self) -> int:
+        return int(self.centroids.shape[0])
+
+    @classmethod
+    def build(cls, vectors: npt.NDArray[np.float32], half_norms: npt.NDArray[np.float32], size: int) -> _InvertedFile:
+        """k-means (a few Lloyd iterations on a sample, seeded deterministically), then assign every row."""
+        nlist = max(1, min(size, int(_IVF_LISTS_PER_SQRT * math.sqrt(size))))
+        rng = np.random.default_rng(size)
+        sample_rows = rng.choice(size, size=min(size, nlist * _KMEANS_SAMPLE_PER_LIST), replace=False)
+        sample = vectors[np.sort(sample_rows)]
+        centroids = sample[rng.choice(sample.shape[0], size=nlist, replace=False)].copy()
+        for _ in range(_KMEANS_ITERATIONS):
+            labels = _nearest_centroids(sample, centroids)
+            counts = np.bincount(labels, minlength=nlist)
+            sums = np.zeros((nlist, DIMENSIONS), dtype=np.float64)
+            np.add.at(sums, labels, sample)
+            filled = counts > 0  # an empty list keeps its centroid
+            centroids[filled] = (sums[filled] / counts[filled, None]).astype(np.float32)
+        ivf = cls(centroids, vectors.shape[0], size)
+        ivf.insert(np.arange(size), vectors, half_norms)
+        return ivf
+
+    def ensure_row_capacity(self, capacity: int) -> None:
+        if capacity > self.list_of_row.shape[0]:
+            grown = np.full(capacity, -1, dtype=np.int64)
+            grown[: self.list_of_row.shape[0]] = self.list_of_row
+            self.list_of_row = grown
+            grown = np.full(capacity, -1, dtype=np.int64)
+            grown[: self.slot_of_row.shape[0]] = self.slot_of_row
+            self.slot_of_row = grown
+
+    def insert(
+        self, rows: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32], half_norms: npt.NDArray[np.float32]
+    ) -> None:
+        """File the given gallery rows (read from the gallery's arrays) under their nearest centroid."""
+        self.ensure_row_capacity(vectors.shape[0])
+        labels = _nearest_centroids(vectors[rows], self.centroids)
+        order = np.argsort(labels, kind="stable")
+        sorted_labels, sorted_rows = labels[order], rows[order]
+        starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
+        for begin, end in zip(starts.tolist(), [*starts[1:].tolist(), int(sorted_labels.shape[0])], strict=True):
+            label = int(sorted_labels[begin])
+            new_rows = sorted_rows[begin:end]
+            count, added = int(self.counts[label]), end - begin
+            if count + added > self.rows[label].shape[0]:
+                capacity = max(count + added, 2 * self.rows[label].shape[0], 8)
+                for store in (self.vectors, self.half_norms, self.rows):
+                    old = store[label]
+                    grown = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
+                    grown[:count] = old[:count]
+                    store[label] = grown
+            self.vectors[label][count : count + added] = vectors[new_rows]
+            self.half_norms[label][count : count + added] = half_norms[new_rows]
+            self.rows[label][count : count + added] = new_rows
+            self.list_of_row[new_rows] = label
+            self.slot_of_row[new_rows] = np.arange(count, count + added)
+            self.counts[label] = count + added
+
+    def delete(self, row: int) -> None:
+        """Take a gallery row out of its list (the list's last entry moves into its slot)."""
+        label, slot = int(self.list_of_row[row]), int(self.slot_of_row[row])
+        last = int(self.counts[label]) - 1
+        if slot != last:
+            moved = int(self.rows[label][last])
+            self.vectors[label][slot] = self.vectors[label][last]
+            self.half_norms[label][slot] = self.half_norms[label][last]
+            self.rows[label][slot] = moved
+            self.slot_of_row[moved] = slot
+        self.counts[label] = last
+        self.list_of_row[row] = self.slot_of_row[row] = -1
+
+    def renumber(self, old_row: int, new_row: int) -> None:
+        """The gallery moved ``old_row`` to ``new_row`` (swap-with-last on removal)."""
+        label, slot = int(self.list_of_row[old_row]), int(self.slot_of_row[old_row])
+        self.rows[label][slot] = new_row
+        self.list_of_row[new_row], self.slot_of_row[new_row] = label, slot
+        self.list_of_row[old_row] = self.slot_of_row[old_row] = -1
+
+    def probe(
+        self, query: npt.NDArray[np.float32], nprobe: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Rows of the ``nprobe`` lists nearest to ``query`` with their exact 0.5||g||^2 - q.g."""
+        centroid_gaps = self.centroid_half_norms - self.centroids @ query
+        lists = smallest_indices(centroid_gaps, min(nprobe, self.list_count)).tolist()
+        counts = [int(self.counts[label]) for label in lists]
+        total = sum(counts)
+        rows = np.empty(total, dtype=np.int64)
+        gaps = np.empty(total, dtype=np.float32)
+        position = 0
+        for label, count in zip(lists, counts, strict=True):
+            if count:
+                end = position + count
+                np.dot(self.vectors[label][:count], query, out=gaps[position:end])
+                np.subtract(self.half_norms[label][:count], gaps[position:end], out=gaps[position:end])
+                rows[position:end] = self.rows[label][:count]
+                position = end
+        return rows, gaps
+
+
+def _nearest_centroids(vectors: npt.NDArray[np.float32], centroids: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
+    half_norms = 0.5 * np.einsum("ij,ij->i", centroids, centroids)
+    labels = np.empty(vectors.shape[0], dtype=np.int64)
+    block = 8192
+    for start in range(0, vectors.shape[0], block):
+        gaps = half_norms - vectors[start : start + block] @ centroids.T
+        labels[start : start + block] = np.argmin(gaps, axis=1)
+    return labels
 
 
 def smallest_indices(values: npt.NDArray[np.float32], count: int) -> npt.NDArray[np.int64]:

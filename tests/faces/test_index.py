@@ -285,3 +285,83 @@ def test_smallest_indices_equals_a_full_sort_including_when_the_sample_misleads(
 
     assert sorted(chosen.tolist()) == sorted(np.argsort(values)[:count].tolist())
     assert smallest_indices(values[:5], 9).tolist() == [0, 1, 2, 3, 4]
+
+
+# -- approximate index (inverted file) above ann_min_vectors -------------------------------------------
+
+
+def test_ivf_recall_at_10_against_the_exact_search_is_at_least_0_99() -> None:
+    vectors, _, template_ids, rng = random_gallery(61, 60_000, 1)
+    key_of_row = [f"person-{row // 2}" for row in range(60_000)]  # two templates per key, as the bench
+    exact = GalleryIndex(initial_capacity=60_000)
+    exact.add_many(key_of_row, template_ids, vectors)
+    approximate = GalleryIndex(initial_capacity=60_000, ann_min_vectors=50_000)
+    approximate.add_many(key_of_row, template_ids, vectors)
+    assert (exact.uses_ann, approximate.uses_ann) == (False, True)
+    queries = vectors[rng.integers(0, 60_000, 60)] + rng.normal(0.0, 0.03, (60, 128)).astype(np.float32)
+    found = 0
+    for query in queries:
+        truth = {c.key for c in exact.search(query, 10)}
+        candidates = approximate.search(query, 10)
+        assert len(candidates) == 10
+        assert [c.rank for c in candidates] == list(range(1, 11))
+        assert [c.distance for c in candidates] == sorted(c.distance for c in candidates)
+        found += len(truth & {c.key for c in candidates})
+    assert found / (10 * len(queries)) >= 0.99
+
+
+def test_ivf_follows_adds_replacements_and_removals_exactly_when_every_list_is_probed() -> None:
+    vectors, key_of_row, template_ids, rng = random_gallery(62, 3_000, 1_200)
+    index = GalleryIndex(initial_capacity=8, ann_min_vectors=2_000, probe_fraction=1.0)
+    index.add_many(key_of_row[:2_500], template_ids[:2_500], vectors[:2_500])
+    for key, template_id, vector in zip(key_of_row[2_500:], template_ids[2_500:], vectors[2_500:], strict=True):
+        index.add(key, template_id, vector)  # one by one, growing the arrays
+    assert index.uses_ann
+    rows = dict(zip(template_ids, zip(key_of_row, vectors, strict=True), strict=True))
+    replacement = rng.normal(0.0, 0.09, 128).astype(np.float32)
+    index.add(key_of_row[7], template_ids[7], replacement)
+    rows[template_ids[7]] = (key_of_row[7], replacement)
+    removed_key = key_of_row[100]
+    assert index.remove_key(removed_key) >= 1
+    for template_id in [t for t, (key, _) in rows.items() if key == removed_key]:
+        del rows[template_id]
+    for template_id in template_ids[200:400:3]:
+        if template_id in rows:
+            assert index.remove_template(template_id)
+            del rows[template_id]
+    assert len(index) == len(rows) >= 2_000 and index.uses_ann
+    remaining_ids = list(rows)
+    remaining_keys = [rows[t][0] for t in remaining_ids]
+    remaining_vectors = np.array([rows[t][1] for t in remaining_ids], dtype=np.float32)
+    queries = [replacement, vectors[100], vectors[1_000], *rng.normal(0.0, 0.09, (5, 128)).astype(np.float32)]
+    for query in queries:
+        expected = brute_force(remaining_vectors, remaining_keys, remaining_ids, query, 10)
+        assert_same_results(index.search(query, 10), expected)
+    assert index.search(replacement, 1)[0].template_id == template_ids[7]
+    assert removed_key not in {c.key for c in index.search(vectors[100], 10)}
+
+
+def test_below_the_threshold_results_are_identical_to_the_exact_index_after_crossing_it() -> None:
+    vectors, key_of_row, template_ids, rng = random_gallery(63, 2_600, 900)
+    index = GalleryIndex(initial_capacity=8, ann_min_vectors=2_500, probe_fraction=0.05)
+    index.add_many(key_of_row, template_ids, vectors)
+    assert index.uses_ann
+    for template_id in template_ids[:300]:
+        index.remove_template(template_id)
+    assert not index.uses_ann  # 2,300 rows: below the line, the exact scan again
+    exact = GalleryIndex(initial_capacity=8)
+    exact.add_many(key_of_row[300:], template_ids[300:], vectors[300:])
+    for query in rng.normal(0.0, 0.09, (10, 128)).astype(np.float32):
+        assert as_tuples(index.search(query, 10)) == as_tuples(exact.search(query, 10))
+
+
+def test_a_loaded_index_above_the_threshold_rebuilds_its_inverted_file(tmp_path: Path) -> None:
+    vectors, key_of_row, template_ids, rng = random_gallery(64, 3_000, 1_000)
+    index = GalleryIndex(initial_capacity=8, ann_min_vectors=2_000)
+    index.add_many(key_of_row, template_ids, vectors)
+    index.save(tmp_path / "index.npz")
+    loaded = GalleryIndex.load(tmp_path / "index.npz", ann_min_vectors=2_000)
+    assert loaded.uses_ann and loaded.version == index.version
+    for query in rng.normal(0.0, 0.09, (10, 128)).astype(np.float32):
+        assert as_tuples(loaded.search(query, 10)) == as_tuples(index.search(query, 10))
+    assert not GalleryIndex.load(tmp_path / "index.npz").uses_ann  # off by default
