@@ -96,6 +96,19 @@ def _uuid(value: str, missing: type[ReviewItemNotFound] | type[QuarantineItemNot
         raise missing(details={"id": value})
 
 
+def _item_source(
+    model: type[ReviewItem] | type[QuarantinedRecord],
+    item_id: str,
+    missing: type[ReviewItemNotFound] | type[QuarantineItemNotFound],
+) -> tuple[uuid.UUID, str]:
+    """The item's id and where it came from (a device push or the registry bridge), or `missing`."""
+    pk = _uuid(item_id, missing)
+    source = model.objects.filter(pk=pk).values_list("source", flat=True).first()
+    if source is None:
+        raise missing(details={"id": item_id})
+    return pk, str(source)
+
+
 @router.get("/sync/admin/reviews", response={200: ReviewItemsOut, **ERRORS})
 def reviews_list(request: HttpRequest, params: Query[ListParams]) -> ReviewItemsOut:
     items = review.review_items_list(actor=_actor(request), status=params.status, limit=params.limit)
@@ -105,11 +118,8 @@ def reviews_list(request: HttpRequest, params: Query[ListParams]) -> ReviewItems
 @router.post("/sync/admin/reviews/{item_id}/resolve", response={200: ReviewItemOut, **ERRORS})
 def review_resolve(request: HttpRequest, item_id: str, payload: ReviewResolveIn) -> ReviewItemOut:
     actor = _actor(request)
-    pk = _uuid(item_id, ReviewItemNotFound)
-    item = ReviewItem.objects.filter(pk=pk).only("source").first()
-    if item is None:
-        raise ReviewItemNotFound(details={"id": item_id})
-    if item.source == BRIDGE_SOURCE:
+    pk, source = _item_source(ReviewItem, item_id, ReviewItemNotFound)
+    if source == BRIDGE_SOURCE:
         choice = {"take_server": "took_server", "take_device": "took_device", "edit": "edited"}[payload.resolution]
         bridge_services.bridge_review_apply(actor=actor, item_id=pk, choice=choice, edited_value=payload.value)
         resolved = ReviewItem.objects.get(pk=pk)
@@ -133,11 +143,8 @@ def quarantine_list(request: HttpRequest, params: Query[ListParams]) -> Quaranti
 @router.post("/sync/admin/quarantine/{item_id}/replay", response={200: QuarantinedRecordOut, **ERRORS})
 def quarantine_replay(request: HttpRequest, item_id: str, payload: QuarantineReplayIn) -> QuarantinedRecordOut:
     actor = _actor(request)
-    pk = _uuid(item_id, QuarantineItemNotFound)
-    item = QuarantinedRecord.objects.filter(pk=pk).only("source").first()
-    if item is None:
-        raise QuarantineItemNotFound(details={"id": item_id})
-    if item.source == BRIDGE_SOURCE:
+    pk, source = _item_source(QuarantinedRecord, item_id, QuarantineItemNotFound)
+    if source == BRIDGE_SOURCE:
         fixed_columns = payload.payload or {}
         replayed = bridge_services.bridge_quarantine_replay(actor=actor, item_id=pk, fixed_columns=fixed_columns)
     else:
