@@ -9,7 +9,14 @@ run (median of `--runs`):
   their chunk size is unlimited) or in `--chunk-mb` PATCHes (a cautious phone app), over one
   keep-alive connection, until the server answers the last PATCH (by then it has appended, fsynced,
   checked the whole file against the declared sha256 and run the image checks);
-* raw: the same bytes written to a file in the same media folder, in 1 MiB writes, fsynced once.
+* raw: the same bytes written to a file in the same media folder, in 1 MiB writes, fsynced once;
+* ceiling (50 MB, one request): the same bytes, same client, to a minimal ASGI app on the same uvicorn
+  (bench/support/upload_ceiling.py: no Django, no tus), which either drops the body or writes it with
+  sha256 and one fsync. These are the floors the real endpoint's figure sits on.
+
+Besides wall-clock MB/s (noisy on a shared machine) each row gives the median CPU time the server
+process and the client spent per upload (from /proc/PID/stat and time.process_time), and the run
+names the HTTP parser and event loop the servers loaded (from /proc/PID/maps).
 
 Payloads: `50 MB random` (not an image: the server stores and verifies every byte, then refuses it by
 format with 415, so image decoding is not in the figure) and `phone JPEG` (a 4000x3000 photo, accepted:
@@ -31,9 +38,11 @@ import io
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from base64 import b64encode
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -72,12 +81,95 @@ def with_comment(jpeg: bytes, text: str) -> bytes:
     return jpeg[:2] + b"\xff\xfe" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
 
 
-def tus_upload(*, port: int, token: str, data: bytes, chunk_bytes: int) -> tuple[float, int]:
-    """Create and send `data`; returns (seconds, status of the last PATCH)."""
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def loaded_implementations(pid: int) -> str:
+    """Which HTTP parser and event loop a uvicorn process runs (their extension modules are mapped)."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    http = "httptools" if "/httptools/" in maps else "h11"
+    loop = "uvloop" if "/uvloop/" in maps else "asyncio"
+    return f"{http} + {loop}"
+
+
+class CeilingServer:
+    """bench/support/upload_ceiling.py in a subprocess (see its docstring)."""
+
+    def __init__(self, *, folder: Path, log_path: Path) -> None:
+        from tests.media_store.live import free_port
+
+        self.port = free_port()
+        script = REPOSITORY_ROOT / "bench" / "support" / "upload_ceiling.py"
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, str(script), str(self.port)],
+                env={**os.environ, "FIELDSYNC_CEILING_DIR": str(folder)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ceiling server exited with {self.process.returncode}: see {log_path}")
+            try:
+                self.upload(route="/discard", data=b"x")
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.kill()
+        raise RuntimeError("ceiling server did not start")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def upload(self, *, route: str, data: bytes) -> tuple[float, float]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+        started, started_cpu = time.perf_counter(), time.process_time()
+        connection.request("PUT", route, body=memoryview(data), headers={"Content-Length": str(len(data))})
+        reply = connection.getresponse()
+        answer = reply.read()
+        seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+        connection.close()
+        if reply.status != 200 or int(answer.split()[0]) != len(data):
+            raise RuntimeError(f"ceiling {route}: {reply.status} {answer[:80]!r}")
+        return seconds, cpu
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+class Timing:
+    """One side of a row: wall seconds, server CPU seconds and client CPU seconds of each run."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.server_cpu: list[float] = []
+        self.client_cpu: list[float] = []
+
+    def measure(self, upload: Callable[[], tuple[float, float]], *, server_pid: int | None) -> None:
+        """`upload()` returns its (wall seconds, client CPU seconds)."""
+        server_before = process_cpu_seconds(server_pid) if server_pid else 0.0
+        seconds, client_cpu = upload()
+        self.server_cpu.append(process_cpu_seconds(server_pid) - server_before if server_pid else 0.0)
+        self.wall.append(seconds)
+        self.client_cpu.append(client_cpu)
+
+    def drop_first(self) -> None:
+        for values in (self.wall, self.server_cpu, self.client_cpu):
+            del values[0]
+
+
+def tus_upload(*, port: int, token: str, data: bytes, chunk_bytes: int) -> tuple[float, int, float]:
+    """Create and send `data`; returns (seconds, status of the last PATCH, client CPU seconds)."""
     metadata = f"sha256 {b64encode(hashlib.sha256(data).hexdigest().encode()).decode()}"
     common = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     connection.request(
         "POST",
         "/api/v1/media/uploads",
@@ -112,23 +204,24 @@ def tus_upload(*, port: int, token: str, data: bytes, chunk_bytes: int) -> tuple
             break  # the last PATCH: the server stored every byte and then refused the content
         else:
             raise RuntimeError(f"PATCH at {offset} failed: {status}")
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
     connection.close()
-    return seconds, status
+    return seconds, status, cpu
 
 
-def raw_write(*, folder: Path, data: bytes) -> float:
+def raw_write(*, folder: Path, data: bytes) -> tuple[float, float]:
+    """Returns (wall seconds, CPU seconds)."""
     target = folder / "raw-write.bin"
     view = memoryview(data)
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     with target.open("wb") as handle:
         for start in range(0, len(data), MIB):
             handle.write(view[start : start + MIB])
         handle.flush()
         os.fsync(handle.fileno())
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
     target.unlink()
-    return seconds
+    return seconds, cpu
 
 
 def main() -> None:
@@ -179,42 +272,71 @@ def main() -> None:
             port=server.port, token=token, data=b"\xff\xd8\xff" + os.urandom(100_000), chunk_bytes=chunk_bytes
         )  # warm
         hwm_before = vm_hwm_bytes(server.pid)
-        _, memory_status = tus_upload(port=server.port, token=token, data=big, chunk_bytes=len(big))
+        _, memory_status, _ = tus_upload(port=server.port, token=token, data=big, chunk_bytes=len(big))
         hwm_after = vm_hwm_bytes(server.pid)
     finally:
         server.kill()
 
     server = ServerProcess(media_root=media, log_path=data_dir / "server.log", extra_env=env).start()
+    ceiling = CeilingServer(folder=media, log_path=data_dir / "ceiling.log")
     cases = (
         ("50 MB random", "one PATCH", big, len(big), 415),
         ("50 MB random", f"{args.chunk_mb:g} MiB PATCHes", big, chunk_bytes, 415),
         ("phone JPEG", "one PATCH", photo, len(photo), 204),
     )
-    rows = []
+    rows = []  # (label, how, size, Timing of the upload, Timing of the raw write)
     try:
-        for label, how, data, case_chunk_bytes, expected in cases:
-            tus_times, raw_times = [], []
-            for run in range(args.runs + 1):  # the first run warms caches and is dropped
+        implementations = loaded_implementations(server.pid), loaded_implementations(ceiling.pid)
+        for index, (label, how, data, case_chunk_bytes, expected) in enumerate(cases):
+            tus, raw = Timing(), Timing()
+            floors = {"/discard": Timing(), "/store": Timing()} if index == 0 else {}
+            for _ in range(args.runs + 1):  # the first run warms caches and is dropped
                 # A new sha256 each run (bytes already stored would be linked to their Photo without any
                 # decoding): fresh random bytes, or the same JPEG with a different comment segment.
-                payload = os.urandom(len(data)) if expected == 415 else with_comment(data, f"run {run}")
-                seconds, status = tus_upload(port=server.port, token=token, data=payload, chunk_bytes=case_chunk_bytes)
-                if status != expected:
-                    raise RuntimeError(f"{label}: last PATCH answered {status}, expected {expected}")
-                raw = raw_write(folder=media, data=payload)
-                if run:
-                    tus_times.append(seconds)
-                    raw_times.append(raw)
-            rows.append((label, how, len(data), statistics.median(tus_times), statistics.median(raw_times)))
+                payload = os.urandom(len(data)) if expected == 415 else with_comment(data, f"run {_}")
+                replies: list[int] = []
+
+                def upload(
+                    payload: bytes = payload, chunk: int = case_chunk_bytes, replies: list[int] = replies
+                ) -> tuple[float, float]:
+                    seconds, status, cpu = tus_upload(port=server.port, token=token, data=payload, chunk_bytes=chunk)
+                    replies.append(status)
+                    return seconds, cpu
+
+                tus.measure(upload, server_pid=server.pid)
+                if replies[0] != expected:
+                    raise RuntimeError(f"{label}: last PATCH answered {replies[0]}, expected {expected}")
+                raw.measure(lambda payload=payload: raw_write(folder=media, data=payload), server_pid=None)
+                for route, timing in floors.items():
+                    timing.measure(
+                        lambda route=route, payload=payload: ceiling.upload(route=route, data=payload),
+                        server_pid=ceiling.pid,
+                    )
+            for timing in (tus, raw, *floors.values()):
+                timing.drop_first()
+            rows.append((label, f"tus, {how}", len(data), tus, raw))
+            if floors:
+                rows.append((label, "ceiling: discard", len(data), floors["/discard"], raw))
+                rows.append((label, "ceiling: +sha+fsync", len(data), floors["/store"], raw))
     finally:
+        ceiling.kill()
         server.kill()
 
+    median = statistics.median
     print(f"tus upload on loopback vs raw write + fsync of the same bytes, median of {args.runs} runs ({data_dir})")
-    print(f"{'payload':<14} {'tus requests':<16} {'size MB':>8} {'tus MB/s':>9} {'raw MB/s':>9} {'tus/raw':>8}")
-    for label, how, size, tus_seconds, raw_seconds in rows:
-        tus_rate, raw_rate, ratio = size / 1e6 / tus_seconds, size / 1e6 / raw_seconds, raw_seconds / tus_seconds
-        print(f"{label:<14} {how:<16} {size / 1e6:>8.1f} {tus_rate:>9.1f} {raw_rate:>9.1f} {ratio:>8.1%}")
-    ratio = rows[0][4] / rows[0][3]
+    print(f"servers: tus {implementations[0]}, ceiling {implementations[1]} (extension modules mapped)")
+    print(
+        f"{'payload':<13} {'requests':<22} {'MB':>5} {'MB/s':>7} {'raw MB/s':>9} {'of raw':>7} "
+        f"{'server CPU ms':>13} {'client CPU ms':>13}"
+    )
+    for label, how, size, timing, raw in rows:
+        seconds, raw_seconds = median(timing.wall), median(raw.wall)
+        print(
+            f"{label:<13} {how:<22} {size / 1e6:>5.1f} {size / 1e6 / seconds:>7.1f} {size / 1e6 / raw_seconds:>9.1f} "
+            f"{raw_seconds / seconds:>7.1%} {median(timing.server_cpu) * 1000:>13.0f} "
+            f"{median(timing.client_cpu) * 1000:>13.0f}"
+        )
+    ratio = median(rows[0][4].wall) / median(rows[0][3].wall)
     growth = hwm_after - hwm_before
     print(
         f"server VmHWM: {hwm_before / MIB:.1f} MiB before, {hwm_after / MIB:.1f} MiB after one 50 MB upload "

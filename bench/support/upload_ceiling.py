@@ -1,0 +1,75 @@
+"""The ceiling of a tus PATCH on this machine: a minimal ASGI app on the same uvicorn as `manage.py serve`.
+
+Run as `python bench/support/upload_ceiling.py PORT`: uvicorn with the serve command's settings (HTTP and
+loop implementations chosen by uvicorn, httptools and uvloop when installed; the serve command's malloc
+tuning) serving one app with no Django, no database and no tus rules. Its routes are the floors under
+the real endpoint's figure:
+
+* `PUT /discard`: the body is received and dropped (HTTP over loopback through uvicorn, nothing else);
+* `PUT /store`: the body is appended to `DIR/ceiling.part` as it arrives, sha256 computed over it, the
+  file fsynced before the answer - the least work a tus PATCH that verifies its bytes can do, inline in
+  the event loop.
+
+bench/media_upload.py starts it next to the real server and reports both side by side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPOSITORY_ROOT))
+
+Receive = Callable[[], Awaitable[Mapping[str, Any]]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
+FOLDER = Path(os.environ.get("FIELDSYNC_CEILING_DIR", "/tmp"))
+
+
+async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    store = scope["path"] == "/store"
+    descriptor = os.open(FOLDER / "ceiling.part", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) if store else None
+    hasher = hashlib.sha256()
+    received = 0
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if descriptor is not None and chunk:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(descriptor, view) :]
+                hasher.update(chunk)
+            if not message.get("more_body", False):
+                break
+        if descriptor is not None:
+            os.fsync(descriptor)
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)
+    body = f"{received} {hasher.hexdigest() if store else ''}".encode()
+    headers = [(b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def main() -> None:
+    import uvicorn
+
+    from backend.core.management.commands.serve import tune_malloc_for_streaming
+
+    tune_malloc_for_streaming()
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", lifespan="off")
+
+
+if __name__ == "__main__":
+    main()
