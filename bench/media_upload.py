@@ -11,8 +11,9 @@ run (median of `--runs`):
   checked the whole file against the declared sha256 and run the image checks);
 * raw: the same bytes written to a file in the same media folder, in 1 MiB writes, fsynced once;
 * ceiling (50 MB, one request): the same bytes, same client, to a minimal ASGI app on the same uvicorn
-  (bench/support/upload_ceiling.py: no Django, no tus), which either drops the body or writes it with
-  sha256 and one fsync. These are the floors the real endpoint's figure sits on.
+  (bench/support/upload_ceiling.py: no Django, no tus), which drops the body (`discard`), or writes it
+  with sha256 and one fsync inline (`+sha+fsync`) or in a worker thread in 1 MiB batches as tus_asgi
+  does (`pipelined`). These are the floors the real endpoint's figure sits on.
 
 Besides wall-clock MB/s (noisy on a shared machine) each row gives the median CPU time the server
 process and the client spent per upload (from /proc/PID/stat and time.process_time), and the run
@@ -289,7 +290,7 @@ def main() -> None:
         implementations = loaded_implementations(server.pid), loaded_implementations(ceiling.pid)
         for index, (label, how, data, case_chunk_bytes, expected) in enumerate(cases):
             tus, raw = Timing(), Timing()
-            floors = {"/discard": Timing(), "/store": Timing()} if index == 0 else {}
+            floors = {"/discard": Timing(), "/store": Timing(), "/pipelined": Timing()} if index == 0 else {}
             for _ in range(args.runs + 1):  # the first run warms caches and is dropped
                 # A new sha256 each run (bytes already stored would be linked to their Photo without any
                 # decoding): fresh random bytes, or the same JPEG with a different comment segment.
@@ -318,6 +319,7 @@ def main() -> None:
             if floors:
                 rows.append((label, "ceiling: discard", len(data), floors["/discard"], raw))
                 rows.append((label, "ceiling: +sha+fsync", len(data), floors["/store"], raw))
+                rows.append((label, "ceiling: pipelined", len(data), floors["/pipelined"], raw))
     finally:
         ceiling.kill()
         server.kill()
