@@ -210,6 +210,51 @@ def tus_upload(*, port: int, token: str, data: bytes, chunk_bytes: int) -> tuple
     return seconds, status, cpu
 
 
+REQUEST_SAMPLES = 40
+
+
+def request_cpu_milliseconds(*, port: int, pid: int, token: str) -> dict[str, float]:
+    """Server CPU per tus request of a 1 kB upload (the fixed cost of an upload, whatever its size).
+
+    PATCH: the whole 1 kB in one request, completing the upload (random bytes: refused with 415 after
+    the checks, as the 50 MB case)."""
+    common = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def call(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> http.client.HTTPResponse:
+        connection.request(method, path, body=body, headers={**common, **headers, "Content-Length": str(len(body))})
+        reply = connection.getresponse()
+        reply.read()
+        return reply
+
+    def create(data: bytes) -> str:
+        metadata = f"sha256 {b64encode(hashlib.sha256(data).hexdigest().encode()).decode()}"
+        reply = call("POST", "/api/v1/media/uploads", {"Upload-Length": str(len(data)), "Upload-Metadata": metadata})
+        return urlparse(reply.headers["Location"]).path
+
+    payloads = [os.urandom(1000) for _ in range(REQUEST_SAMPLES)]
+    seconds: dict[str, float] = {}
+    before = process_cpu_seconds(pid)
+    for _ in payloads:
+        call("OPTIONS", "/api/v1/media/uploads", {})
+    seconds["OPTIONS"] = process_cpu_seconds(pid) - before
+    before = process_cpu_seconds(pid)
+    paths = [create(data) for data in payloads]
+    seconds["POST"] = process_cpu_seconds(pid) - before
+    before = process_cpu_seconds(pid)
+    for path in paths:
+        call("HEAD", path, {})
+    seconds["HEAD"] = process_cpu_seconds(pid) - before
+    before = process_cpu_seconds(pid)
+    for path, data in zip(paths, payloads, strict=True):
+        headers = {"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+        if call("PATCH", path, headers, data).status != 415:
+            raise RuntimeError("the 1 kB PATCH was not refused by format")
+    seconds["PATCH"] = process_cpu_seconds(pid) - before
+    connection.close()
+    return {name: total / REQUEST_SAMPLES * 1000 for name, total in seconds.items()}
+
+
 def raw_write(*, folder: Path, data: bytes) -> tuple[float, float]:
     """Returns (wall seconds, CPU seconds)."""
     target = folder / "raw-write.bin"
@@ -320,6 +365,7 @@ def main() -> None:
                 rows.append((label, "ceiling: discard", len(data), floors["/discard"], raw))
                 rows.append((label, "ceiling: +sha+fsync", len(data), floors["/store"], raw))
                 rows.append((label, "ceiling: pipelined", len(data), floors["/pipelined"], raw))
+        per_request = request_cpu_milliseconds(port=server.port, pid=server.pid, token=token)
     finally:
         ceiling.kill()
         server.kill()
@@ -338,6 +384,10 @@ def main() -> None:
             f"{raw_seconds / seconds:>7.1%} {median(timing.server_cpu) * 1000:>13.0f} "
             f"{median(timing.client_cpu) * 1000:>13.0f}"
         )
+    print(
+        f"server CPU per request, {REQUEST_SAMPLES} each, 1 kB uploads: "
+        + ", ".join(f"{name} {milliseconds:.1f} ms" for name, milliseconds in per_request.items())
+    )
     ratio = median(rows[0][4].wall) / median(rows[0][3].wall)
     growth = hwm_after - hwm_before
     print(
