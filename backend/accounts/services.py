@@ -36,6 +36,7 @@ from backend.accounts.models import (
 )
 from backend.audit.services import audit_record
 from backend.core.errors import RateLimited
+from backend.core.rate import rate_counter_incr
 from backend.core.text import normalize_text
 
 
@@ -162,12 +163,8 @@ def _issue_pair(*, device: Device, officer: Officer) -> TokenPair:
 def login_rate_check(*, username: str, where: str) -> None:
     """Count a login attempt for `username` at `where` (a device, the console); raise RateLimited
     past FIELDSYNC_LOGIN_RATE_PER_MINUTE. Counted before the password is checked."""
-    from django.core.cache import cache
-
     key = f"login-rate:{secret_hash(normalize_text(username).casefold() + '|' + where)}"
-    added = cache.add(key, 1, timeout=60)
-    count = 1 if added else cache.incr(key)
-    if count > settings.FIELDSYNC_LOGIN_RATE_PER_MINUTE:
+    if rate_counter_incr(key=key, timeout_seconds=60) > settings.FIELDSYNC_LOGIN_RATE_PER_MINUTE:
         raise RateLimited(details={"retry_after_seconds": 60})
 
 
