@@ -90,3 +90,34 @@ def test_a_rejected_record_pushed_again_unchanged_is_kept_once_and_never_hits_th
         for a in answers
     )
     assert QuarantinedRecord.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgres_racing_pushes_of_one_device_never_exceed_its_quarantine_cap(settings: Any) -> None:
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (FIELDSYNC_DATABASE_URL=postgres://...)")
+    settings.FIELDSYNC_QUARANTINE_DEVICE_MAX_ITEMS = 5
+    phone = Phone()
+    start = threading.Barrier(6)
+    answers: list[int] = []
+
+    def push() -> None:
+        try:
+            start.wait()
+            answers.append(phone.push(unknown(2)).status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=push) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(answers) == [200, 200, 429, 429, 429, 429]
+    assert QuarantinedRecord.objects.count() == 4
