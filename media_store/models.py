@@ -79,3 +79,21 @@ class Upload(models.Model):
 
     def __str__(self) -> str:
         return f"upload {self.id} ({self.state})"
+
+
+class PhotoBlobDeletion(models.Model):
+    """Stored bytes of a deleted Photo, waiting to be deleted from media storage.
+
+    Written in the transaction that deletes the Photo row; processed after it committed, one row
+    at a time under its lock (`photo_blobs_delete_pending`). An upload that makes the same bytes a
+    Photo again deletes this row in its completing transaction (cancelling the deletion), so the
+    bytes are never deleted under a Photo that uses them. A crash between the row deletion and the
+    storage deletion leaves this row: the next housekeeping run finishes the job.
+    """
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    keys = models.JSONField(default=list)  # the original's key and every derivative's
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"pending deletion of {self.sha256}"

@@ -34,6 +34,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
@@ -60,7 +61,7 @@ from media_store.errors import (
 )
 from media_store.imaging import CheckedImage, inspect_and_derive
 from media_store.imaging import file_sha256 as imaging_file_sha256
-from media_store.models import Photo, Upload, UploadState
+from media_store.models import Photo, PhotoBlobDeletion, Upload, UploadState
 from media_store.signals import photo_stored
 from media_store.storage import blob_key, derivative_key, media_storage, uploads_folder
 from mobile_contract.errors import ErrorCode
@@ -568,25 +569,58 @@ def upload_complete(*, upload_id: UUID, file_sha256: str | None = None) -> Photo
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
 
-    with transaction.atomic():
-        locked = Upload.objects.select_for_update(of=("self",)).select_related("photo").get(pk=upload.pk)
-        if locked.state == UploadState.COMPLETE and locked.photo is not None:  # a concurrent retry won
-            return locked.photo
-        photo: Photo | None
-        if checked is None:
-            photo, created = Photo.objects.filter(sha256=sha256).first(), False
-        else:
-            photo, created = Photo.objects.get_or_create(
-                sha256=checked.sha256, defaults=_photo_fields(checked, device_id=locked.device_id)
-            )
-        if photo is not None:
-            _upload_mark_complete(upload=locked, photo=photo, is_new_photo=created)
+    try:
+        with transaction.atomic():
+            locked = Upload.objects.select_for_update(of=("self",)).select_related("photo").get(pk=upload.pk)
+            if locked.state == UploadState.COMPLETE and locked.photo is not None:  # a concurrent retry won
+                return locked.photo
+            photo, created = _photo_lock_for_link(sha256=sha256, checked=checked, device_id=locked.device_id)
+            if photo is not None:
+                _upload_mark_complete(upload=locked, photo=photo, is_new_photo=created)
+    except _PhotoBytesGone:
+        photo = None  # rolled back: the cleanup deleted these bytes after we stored them
     if photo is None:
-        # The cleanup removed that Photo after we looked: nothing was written; derive and store afresh
-        # (outside the transaction, like the first pass). Idempotent, so the retry is safe.
+        # The cleanup removed that Photo (or its bytes) after we looked: nothing was written; derive and
+        # store afresh (outside the transaction, like the first pass). Idempotent, so the retry is safe.
         return upload_complete(upload_id=upload.id, file_sha256=sha256)
     part.unlink(missing_ok=True)
     return photo
+
+
+class _PhotoBytesGone(Exception):
+    """The bytes of a Photo being created were deleted by the cleanup after they were stored."""
+
+
+def _photo_lock_for_link(*, sha256: str, checked: CheckedImage | None, device_id: Any) -> tuple[Photo | None, bool]:
+    """Inside a transaction: the Photo of `sha256`, row-locked until commit, and whether it is new.
+
+    The lock makes linking and the retention cleanup (which locks the row to delete it) mutually
+    exclusive: a cleanup that got there first has deleted the row when the lock is granted (None is
+    returned, or the row is created afresh from `checked`); one that comes later finds the link.
+    A new row also cancels a pending deletion of these bytes and checks that they are all still in
+    storage (the cleanup may have deleted them after this caller stored them): raises _PhotoBytesGone
+    (roll back, store again) if not. None only when `checked` is None and the row is gone.
+    """
+    photo = Photo.objects.select_for_update().filter(sha256=sha256).first()
+    if photo is not None:
+        return photo, False
+    if checked is None:
+        return None, False
+    try:
+        with transaction.atomic():
+            photo = Photo.objects.create(sha256=sha256, **_photo_fields(checked, device_id=device_id))
+    except IntegrityError:  # created concurrently (and committed): that one is complete
+        return Photo.objects.select_for_update().get(sha256=sha256), False
+    # Waits for a cleanup deleting these bytes right now (it holds this row), then cancels any later one.
+    PhotoBlobDeletion.objects.filter(sha256=sha256).delete()
+    storage = media_storage()
+    if not all(storage.exists(key=key) for key in _photo_keys(photo)):
+        raise _PhotoBytesGone(sha256)
+    return photo, True
+
+
+def _photo_keys(photo: Photo) -> list[str]:
+    return [photo.original_key, *(str(entry["key"]) for entry in (photo.derivatives or {}).values())]
 
 
 def _upload_mark_complete(*, upload: Upload, photo: Photo, is_new_photo: bool) -> None:
@@ -776,23 +810,30 @@ def photo_ingest_bytes(*, data: bytes, source: str) -> Photo:
     """
     folder = uploads_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    work_dir = Path(tempfile.mkdtemp(dir=folder, prefix=f".ingest-{source}-"))
-    try:
-        original = work_dir / "original"
-        original.write_bytes(data)
-        checked = inspect_and_derive(original, out_dir=work_dir, max_bytes=settings.FIELDSYNC_UPLOAD_MAX_BYTES)
-        storage = media_storage()
-        storage.save_file(key=blob_key(sha256=checked.sha256), source=original)
-        for derivative in checked.derivatives:
-            storage.save_file(key=derivative_key(sha256=checked.sha256, kind=derivative.kind), source=derivative.path)
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
-    with transaction.atomic():
-        photo, created = Photo.objects.get_or_create(
-            sha256=checked.sha256, defaults=_photo_fields(checked, device_id=None)
-        )
-        transaction.on_commit(lambda: photo_stored.send(sender=Photo, photo=photo, upload=None, is_new_photo=created))
-    return photo
+    while True:
+        work_dir = Path(tempfile.mkdtemp(dir=folder, prefix=f".ingest-{source}-"))
+        try:
+            original = work_dir / "original"
+            original.write_bytes(data)
+            checked = inspect_and_derive(original, out_dir=work_dir, max_bytes=settings.FIELDSYNC_UPLOAD_MAX_BYTES)
+            storage = media_storage()
+            storage.save_file(key=blob_key(sha256=checked.sha256), source=original)
+            for derivative in checked.derivatives:
+                storage.save_file(
+                    key=derivative_key(sha256=checked.sha256, kind=derivative.kind), source=derivative.path
+                )
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        try:
+            with transaction.atomic():
+                photo, created = _photo_lock_for_link(sha256=checked.sha256, checked=checked, device_id=None)
+                assert photo is not None  # `checked` given: created when absent
+                transaction.on_commit(
+                    partial(photo_stored.send, sender=Photo, photo=photo, upload=None, is_new_photo=created)
+                )
+            return photo
+        except _PhotoBytesGone:
+            continue  # the cleanup deleted the bytes just stored: store them again
 
 
 PHOTO_RETENTION_DAYS_DEFAULT = 30
@@ -816,15 +857,17 @@ def photos_unreferenced_delete(*, retention_days: int | None = None, now: dateti
     "Referenced" is answered by the FIELDSYNC_PHOTO_ACCESS_CHECKER port (record links, wanted notices,
     face searches). A photo whose record has not arrived yet is kept for the retention time, so a
     record arriving late still finds it.
-    Side effects: per photo, in one short transaction (the row locked, age and references checked
-    again), its completed Upload rows and the Photo row are deleted; after commit its original and
-    derivatives are deleted from media storage. Idempotent. Raises nothing for a photo that went away.
+    Nothing accepted is lost to an upload of the same bytes completing meanwhile (content addressing:
+    it links to this very row): per photo, in one short transaction, the row is locked (completion
+    locks it too before linking), age, recent completions and references are checked again, its
+    completed Upload rows and the Photo row are deleted and the deletion of its bytes is queued
+    (PhotoBlobDeletion). After commit `photo_blobs_delete_pending` deletes the bytes, unless the same
+    bytes became a Photo again. Idempotent. Raises nothing for a photo that went away.
     """
     now = now or timezone.now()
     days = photo_retention_days() if retention_days is None else retention_days
     cutoff = now - timedelta(days=days)
     access = photo_access()
-    storage = media_storage()
     deleted = referenced_count = 0
     candidates = list(
         Photo.objects.filter(created_at__lte=cutoff)
@@ -848,15 +891,39 @@ def photos_unreferenced_delete(*, retention_days: int | None = None, now: dateti
                     if access.referenced_sha256s(sha256s=[sha256]):  # a record linked it meanwhile
                         referenced_count += 1
                         continue
-                    keys = [photo.original_key, *(str(entry["key"]) for entry in (photo.derivatives or {}).values())]
+                    PhotoBlobDeletion.objects.update_or_create(sha256=sha256, defaults={"keys": _photo_keys(photo)})
                     Upload.objects.filter(photo=photo).delete()
                     photo.delete()
             except IntegrityError:
                 # An upload of the same bytes completed concurrently and now points at the row: keep it.
                 logger.warning("photo %s not deleted: an upload completed while it was being removed", sha256)
                 continue
-            # Storage is not transactional: delete the bytes only once the row is gone for good.
-            for key in keys:
-                storage.delete(key=key)
             deleted += 1
+    photo_blobs_delete_pending()
     return PhotoCleanupResult(deleted_count=deleted, referenced_count=referenced_count)
+
+
+def photo_blobs_delete_pending() -> int:
+    """Delete from media storage the bytes of deleted Photos (queued in PhotoBlobDeletion).
+
+    Storage is not transactional, so the bytes go only after the Photo row's deletion committed, and
+    only while no Photo of those bytes exists again: per queued photo, one transaction deletes the
+    queue row (locking it: a completion re-creating the Photo waits for it, then finds its bytes gone
+    and stores them again), checks that no Photo row has that sha256, and deletes the keys before
+    committing. A storage error rolls back: the row stays queued for the next run. Idempotent.
+    Returns how many photos' bytes were deleted.
+    """
+    storage = media_storage()
+    deleted = 0
+    for sha256 in list(PhotoBlobDeletion.objects.order_by("sha256").values_list("sha256", flat=True)):
+        with transaction.atomic():
+            pending = PhotoBlobDeletion.objects.select_for_update().filter(sha256=sha256).first()
+            if pending is None:
+                continue  # cancelled: the same bytes were uploaded again
+            pending.delete()
+            if Photo.objects.filter(sha256=sha256).exists():
+                continue  # a Photo of these bytes exists again: its bytes stay
+            for key in pending.keys:
+                storage.delete(key=str(key))
+            deleted += 1
+    return deleted

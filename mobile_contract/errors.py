@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     SYNC_PAYLOAD_TOO_LARGE = "sync_payload_too_large"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     MIGRATION_INVALID = "migration_invalid"
+    SYNC_QUARANTINE_FULL = "sync_quarantine_full"
     # media
     UPLOAD_NOT_FOUND = "upload_not_found"
     UPLOAD_OFFSET_MISMATCH = "upload_offset_mismatch"

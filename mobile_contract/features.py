@@ -1,6 +1,12 @@
 """API feature level: bumped with every wire change; apps that cannot be force-upgraded check it.
 
 CHANGELOG (newest first; written for app developers):
+- 5: push may answer 429 `sync_quarantine_full`: this device already has too many records waiting for
+  a sync administrator (FIELDSYNC_QUARANTINE_DEVICE_MAX_ITEMS / _MAX_BYTES). Nothing of that push was
+  applied: keep every change pending and push again later (as after any failed push). A rejected record
+  pushed again unchanged is no longer quarantined twice. Refresh: presenting a refresh token that was
+  already rotated ends the whole session (every token since the login) with 401 `token_invalid`; send
+  each refresh token once and log in again after that answer.
 - 4: stricter edges, no new endpoints. Every answer under `/api/` is the `{"code", "message",
   "details"}` envelope (unknown path, wrong method, malformed id included). JSON with `NaN`,
   `Infinity` or numbers beyond a double is a 400; NUL is dropped and lone surrogates become U+FFFD in
@@ -33,4 +39,4 @@ CHANGELOG (newest first; written for app developers):
 
 from __future__ import annotations
 
-FEATURE_LEVEL = 4
+FEATURE_LEVEL = 5

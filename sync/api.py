@@ -89,7 +89,7 @@ def _idempotency_key(request: HttpRequest) -> str | None:
     return key
 
 
-@router.post("/sync/push", response={200: PushOut, **ERRORS})
+@router.post("/sync/push", response={200: PushOut, **ERRORS, 429: ErrorOut})
 def push(request: HttpRequest, params: Query[PushParams], payload: PushIn) -> HttpResponseBase:
     ctx = _context(request)
     idempotency_key = _idempotency_key(request)

@@ -42,6 +42,17 @@ class PayloadTooLarge(DomainError):
     default_message = "Too many records in one push; split it."
 
 
+class QuarantineFull(DomainError):
+    """The push would take the device past its quarantine cap: refused whole, nothing applied."""
+
+    code = ErrorCode.SYNC_QUARANTINE_FULL
+    http_status = 429
+    default_message = (
+        "This device has too many records waiting for a sync administrator; the push was not applied. "
+        "Keep the changes and push again once the administrator has dealt with them."
+    )
+
+
 class RecordRejected(DomainError):
     """Raised by domain apply functions for one bad record; the engine turns it into a rejection."""
 

@@ -118,6 +118,8 @@ class QuarantinedRecord(models.Model):
     code = models.CharField(max_length=64)
     message = models.TextField()
     payload = models.JSONField()
+    # Size of `payload` as JSON, for the per-device cap (sync.quarantine); 0 on rows from before it.
+    payload_bytes = models.PositiveIntegerField(default=0)
     base_seq = models.BigIntegerField(null=True)
     status = models.CharField(max_length=16, choices=QuarantineStatus.choices, default=QuarantineStatus.OPEN)
     resolved_at = models.DateTimeField(null=True, blank=True)

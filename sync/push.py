@@ -26,9 +26,10 @@ from backend.core.errors import DomainError
 from backend.core.text import normalize_text
 from mobile_contract.errors import ErrorCode
 from sync import registry
-from sync.errors import IdempotencyKeyReused, PayloadTooLarge, RecordRejected, SyncCursorInvalid
+from sync.errors import IdempotencyKeyReused, PayloadTooLarge, QuarantineFull, RecordRejected, SyncCursorInvalid
 from sync.faults import Fault, fault_point
 from sync.models import DevicePushLog, PushReceipt, QuarantinedRecord, ReviewItem, SyncCheckpoint, SyncRow
+from sync.quarantine import quarantine_admit, quarantine_refusal_record
 from sync.registry import ColumnType, FieldPolicy, SyncedTable, WriteActor
 from sync.writer import SyncWriter, field_version, sync_transaction
 
@@ -203,7 +204,7 @@ def sync_push(
                         )
                     )
             if quarantine:
-                QuarantinedRecord.objects.bulk_create(quarantine)
+                QuarantinedRecord.objects.bulk_create(quarantine_admit(device=device, items=quarantine))
             writer.flush()
             result.seq = writer.seq
             _record_push_logs(device=device, checkpoint=checkpoint, entries=entries, result=result)
@@ -218,6 +219,9 @@ def sync_push(
                     created_at=timezone.now(),
                 )
             fault_point(Fault.PUSH_BEFORE_COMMIT)
+    except QuarantineFull as refused:  # rolled back: the device keeps every record pending
+        quarantine_refusal_record(device=device, officer=officer, error=refused)
+        raise
     except IntegrityError:
         if idempotency_key:  # a concurrent retry with the same key won the race
             stored = PushReceipt.objects.filter(device=device, idempotency_key=idempotency_key).first()

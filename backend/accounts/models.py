@@ -117,7 +117,13 @@ class TokenKind(models.TextChoices):
 
 
 class DeviceToken(models.Model):
-    """An opaque bearer token bound to one device and one officer; stored as sha256."""
+    """An opaque bearer token bound to one device and one officer; stored as sha256.
+
+    `family_id`: every token descended from one login (the login's pair and each pair issued by
+    rotating its refresh token) shares it, so a stolen refresh token's replay can end them all.
+    `rotated_at`: set on a refresh token used up by a rotation (not by a revocation): presenting it
+    again is the replay signal. Tokens issued before these columns existed have neither.
+    """
 
     token_hash = models.CharField(max_length=64, unique=True)
     kind = models.CharField(max_length=16, choices=TokenKind.choices)
@@ -126,6 +132,8 @@ class DeviceToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
+    family_id = models.UUIDField(null=True, blank=True, db_index=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["device", "kind"])]

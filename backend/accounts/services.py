@@ -10,7 +10,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -36,6 +36,7 @@ from backend.accounts.models import (
 )
 from backend.audit.services import audit_record
 from backend.core.errors import RateLimited
+from backend.core.rate import rate_counter_incr
 from backend.core.text import normalize_text
 
 
@@ -128,7 +129,9 @@ def device_enroll(*, code: str, label: str = "", app_version: str = "") -> Enrol
     return EnrolledDevice(device=device, device_credential=credential)
 
 
-def _issue_pair(*, device: Device, officer: Officer) -> TokenPair:
+def _issue_pair(*, device: Device, officer: Officer, family_id: uuid.UUID | None = None) -> TokenPair:
+    """A new access/refresh pair; `family_id` None starts a new session family (a login)."""
+    family_id = family_id or uuid.uuid4()
     access, refresh = _new_secret(), _new_secret()
     now = timezone.now()
     access_seconds = settings.FIELDSYNC_ACCESS_TOKEN_SECONDS
@@ -140,6 +143,7 @@ def _issue_pair(*, device: Device, officer: Officer) -> TokenPair:
                 device=device,
                 officer=officer,
                 expires_at=now + timedelta(seconds=access_seconds),
+                family_id=family_id,
             ),
             DeviceToken(
                 token_hash=secret_hash(refresh),
@@ -147,6 +151,7 @@ def _issue_pair(*, device: Device, officer: Officer) -> TokenPair:
                 device=device,
                 officer=officer,
                 expires_at=now + timedelta(seconds=settings.FIELDSYNC_REFRESH_TOKEN_SECONDS),
+                family_id=family_id,
             ),
         ]
     )
@@ -162,12 +167,8 @@ def _issue_pair(*, device: Device, officer: Officer) -> TokenPair:
 def login_rate_check(*, username: str, where: str) -> None:
     """Count a login attempt for `username` at `where` (a device, the console); raise RateLimited
     past FIELDSYNC_LOGIN_RATE_PER_MINUTE. Counted before the password is checked."""
-    from django.core.cache import cache
-
     key = f"login-rate:{secret_hash(normalize_text(username).casefold() + '|' + where)}"
-    added = cache.add(key, 1, timeout=60)
-    count = 1 if added else cache.incr(key)
-    if count > settings.FIELDSYNC_LOGIN_RATE_PER_MINUTE:
+    if rate_counter_incr(key=key, timeout_seconds=60) > settings.FIELDSYNC_LOGIN_RATE_PER_MINUTE:
         raise RateLimited(details={"retry_after_seconds": 60})
 
 
@@ -209,7 +210,13 @@ def officer_login(*, device_id: str, device_credential: str, username: str, pass
 
 
 def token_refresh(*, refresh_token: str) -> TokenPair:
-    """Rotate: the refresh token is used up and a new pair issued. Raises TokenInvalid/DeviceWipeRequired."""
+    """Rotate: the refresh token is used up and a new pair of the same session family issued.
+
+    A refresh token presented again after its rotation was copied (or the response of its rotation
+    lost): every token of its family, access and refresh, is revoked, audited as
+    `auth.refresh_token_reused`, and the officer must log in again. Raises TokenInvalid (that case
+    included: the code of every revoked session) and DeviceWipeRequired.
+    """
     with transaction.atomic():
         token = (
             DeviceToken.objects.select_for_update()
@@ -221,15 +228,43 @@ def token_refresh(*, refresh_token: str) -> TokenPair:
             raise TokenInvalid()
         if token.device.status in {DeviceStatus.REVOKED, DeviceStatus.WIPED}:
             raise DeviceWipeRequired()
-        if (
+        now = timezone.now()
+        is_replay = token.rotated_at is not None
+        if is_replay:
+            _token_family_revoke(token=token, now=now)  # committed: the TokenInvalid is raised below
+        elif (
             token.revoked_at is not None
-            or token.expires_at <= timezone.now()
+            or token.expires_at <= now
             or not _officer_may_use(officer=token.officer, device=token.device)
         ):
             raise TokenInvalid()
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-        return _issue_pair(device=token.device, officer=token.officer)
+        else:
+            family_id = token.family_id or uuid.uuid4()  # a token from before families: starts one
+            token.revoked_at = token.rotated_at = now
+            token.family_id = family_id
+            token.save(update_fields=["revoked_at", "rotated_at", "family_id"])
+            return _issue_pair(device=token.device, officer=token.officer, family_id=family_id)
+    raise TokenInvalid()
+
+
+def _token_family_revoke(*, token: DeviceToken, now: datetime) -> None:
+    """Inside a transaction: revoke every live token descended from `token`'s login, audited."""
+    if token.family_id is not None:
+        family = DeviceToken.objects.filter(family_id=token.family_id)
+    else:  # issued before families existed: all of this officer's tokens on this device
+        family = DeviceToken.objects.filter(device_id=token.device_id, officer_id=token.officer_id)
+    revoked_count = family.filter(revoked_at__isnull=True).update(revoked_at=now)
+    audit_record(
+        action="auth.refresh_token_reused",
+        officer_id=token.officer_id,
+        device_id=token.device_id,
+        target_type="token_family",
+        target_id=str(token.family_id or ""),
+        details={
+            "revoked_count": revoked_count,
+            "rotated_at": token.rotated_at.isoformat() if token.rotated_at else None,
+        },
+    )
 
 
 def _officer_may_use(*, officer: Officer, device: Device, for_access: bool = False) -> bool:

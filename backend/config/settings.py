@@ -136,6 +136,10 @@ FIELDSYNC_PULL_PAGE_ROWS = env_int("FIELDSYNC_PULL_PAGE_ROWS", 5000)
 # memory; Django's 2.5 MB default refused pushes of a few thousand records. tus bodies are streamed
 # and not limited by this. Larger bodies get a 413 sync_payload_too_large envelope.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("FIELDSYNC_MAX_REQUEST_BYTES", 32 * 1024 * 1024)
+# Per device: open quarantined push records (count, and bytes of their payloads) before pushes that
+# would add more are refused whole with 429 sync_quarantine_full (docs/architecture.md, quarantine cap).
+FIELDSYNC_QUARANTINE_DEVICE_MAX_ITEMS = env_int("FIELDSYNC_QUARANTINE_DEVICE_MAX_ITEMS", 1000)
+FIELDSYNC_QUARANTINE_DEVICE_MAX_BYTES = env_int("FIELDSYNC_QUARANTINE_DEVICE_MAX_BYTES", 8 * 1024 * 1024)
 FIELDSYNC_MIN_SCHEMA_VERSION = env_int("FIELDSYNC_MIN_SCHEMA_VERSION", 1)
 FIELDSYNC_INPROCESS_WORKER = env_bool("FIELDSYNC_INPROCESS_WORKER", False)
 FIELDSYNC_FACE_SEARCH_RATE_PER_HOUR = env_int("FIELDSYNC_FACE_SEARCH_RATE_PER_HOUR", 60)

@@ -12,13 +12,13 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from backend.accounts.models import Device, Officer
 from backend.audit.services import audit_record
 from backend.core.errors import RateLimited
+from backend.core.rate import rate_counter_incr
 from backend.core.text import normalize_text
 from backend.faces import thresholds
 from backend.faces.domain_errors import (
@@ -49,9 +49,7 @@ MODEL_NAME = "dlib_face_recognition_resnet_model_v1 (face_recognition 1.3, HOG d
 
 def _rate_check(*, officer: Officer) -> None:
     key = f"face-search-rate:{officer.pk}"
-    added = cache.add(key, 1, timeout=3600)
-    count = 1 if added else cache.incr(key)
-    if count > settings.FIELDSYNC_FACE_SEARCH_RATE_PER_HOUR:
+    if rate_counter_incr(key=key, timeout_seconds=3600) > settings.FIELDSYNC_FACE_SEARCH_RATE_PER_HOUR:
         raise RateLimited(details={"limit_per_hour": settings.FIELDSYNC_FACE_SEARCH_RATE_PER_HOUR})
 
 

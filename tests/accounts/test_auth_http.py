@@ -159,3 +159,38 @@ def test_audit_chain_verifies_and_detects_tampering() -> None:
     AuditEvent.objects.filter(pk=event.pk).update(action="tampered")
 
     assert audit_chain_verify().first_broken_id == event.pk
+
+
+def test_a_replayed_rotated_refresh_token_revokes_its_whole_session_family_and_is_audited() -> None:
+    officer = make_officer(username="patrol1", unit=make_unit())
+    stolen = make_device_session(officer=officer)
+    other_login = make_device_session(officer=officer, label="second phone")  # another family: untouched
+    client = Client()
+    second = post(client, "/api/v1/auth/refresh", {"refresh_token": stolen.refresh_token}).json()
+    third = post(client, "/api/v1/auth/refresh", {"refresh_token": second["refresh_token"]}).json()
+
+    replayed = post(client, "/api/v1/auth/refresh", {"refresh_token": stolen.refresh_token})
+
+    assert (replayed.status_code, replayed.json()["code"]) == (401, "token_invalid")
+    for access in (stolen.access_token, second["access_token"], third["access_token"]):
+        pulled = client.get("/api/v1/sync/pull", headers={"Authorization": f"Bearer {access}"})
+        assert (pulled.status_code, pulled.json()["code"]) == (401, "token_invalid")
+    newest = post(client, "/api/v1/auth/refresh", {"refresh_token": third["refresh_token"]})
+    assert (newest.status_code, newest.json()["code"]) == (401, "token_invalid")
+    assert not DeviceToken.objects.filter(device=stolen.device, revoked_at__isnull=True).exists()
+    assert DeviceToken.objects.filter(device=other_login.device, revoked_at__isnull=True).count() == 2
+    event = AuditEvent.objects.get(action="auth.refresh_token_reused")
+    assert (event.actor_officer_id, event.actor_device_id) == (officer.pk, stolen.device.id)
+    assert event.details["revoked_count"] == 4  # the three access tokens and the newest refresh token
+    assert audit_chain_verify().is_intact
+
+
+def test_a_refresh_token_revoked_by_an_administrator_is_refused_without_a_reuse_alarm() -> None:
+    officer = make_officer(username="patrol1", unit=make_unit())
+    pair = make_device_session(officer=officer)
+    services.officer_revoke_tokens(actor=None, officer=officer)
+
+    refused = post(Client(), "/api/v1/auth/refresh", {"refresh_token": pair.refresh_token})
+
+    assert (refused.status_code, refused.json()["code"]) == (401, "token_invalid")
+    assert not AuditEvent.objects.filter(action="auth.refresh_token_reused").exists()

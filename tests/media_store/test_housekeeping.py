@@ -17,7 +17,7 @@ from django_tasks_db.models import DBTaskResult
 
 from backend.registry import sync_tables as st
 from media_store import services, tasks
-from media_store.models import Photo, Upload, UploadState
+from media_store.models import Photo, PhotoBlobDeletion, Upload, UploadState
 from sync.writer import sync_transaction
 from tests.conftest import make_device_session, make_officer, make_unit
 from tests.media_store.factories import create_upload, part_path, patch, photo_bytes, sha256_hex
@@ -250,3 +250,157 @@ def test_head_finishes_an_upload_whose_completing_request_died(session: Any) -> 
     assert response["Upload-Offset"] == str(len(data))
     assert response["Fieldsync-Photo-Sha256"] == sha256_hex(data)
     assert Upload.objects.get().state == UploadState.COMPLETE
+
+
+# --- cleanup racing a duplicate upload ------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_of_the_same_bytes_completing_while_the_cleanup_deletes_them_keeps_its_bytes(
+    settings: Any,
+) -> None:
+    session = make_device_session(officer=make_officer(username="keeper", unit=make_unit(code="HK")))
+    storage = racing_storage(settings)
+    old = stored_photo(session, seed=47, age_days=90)
+    data = photo_bytes(seed=47, size=(320, 240))
+    answers: list[int] = []
+
+    def upload_again() -> None:
+        client = Client()
+        answers.append(patch(client, session, create_upload(client, session, data), data, 0).status_code)
+
+    storage.on_first_delete = upload_again
+    try:
+        services.photos_unreferenced_delete(retention_days=30)
+    finally:
+        storage.on_first_delete = None
+
+    assert answers == [204]  # the upload was accepted while the cleanup ran
+    upload = Upload.objects.get(state=UploadState.COMPLETE)
+    assert upload.photo is not None and upload.photo.sha256 == old.sha256
+    assert [path.exists() for path in stored_keys(upload.photo)] == [True, True, True]
+    assert (Path(settings.MEDIA_ROOT) / upload.photo.original_key).read_bytes() == data
+
+
+def racing_storage(settings: Any) -> Any:
+    from tests.media_store.racing_storage import UploadWhileDeletingStorage
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "racing": {
+            "BACKEND": "tests.media_store.racing_storage.UploadWhileDeletingStorage",
+            "OPTIONS": {"location": str(settings.MEDIA_ROOT)},
+        },
+    }
+    settings.FIELDSYNC_MEDIA_STORAGE = "racing"
+    return UploadWhileDeletingStorage
+
+
+def queued_deletion_left_by_a_crash(session: Any, *, seed: int) -> tuple[PhotoBlobDeletion, list[Path]]:
+    """A cleanup that died after committing the row deletion, before deleting the bytes."""
+    photo = stored_photo(session, seed=seed, age_days=90)
+    paths = stored_keys(photo)
+    queued = PhotoBlobDeletion.objects.create(
+        sha256=photo.sha256, keys=[photo.original_key, *(e["key"] for e in photo.derivatives.values())]
+    )
+    Upload.objects.filter(photo=photo).delete()
+    photo.delete()
+    return queued, paths
+
+
+def test_bytes_a_dead_cleanup_left_behind_are_deleted_by_the_next_run(session: Any) -> None:
+    _, paths = queued_deletion_left_by_a_crash(session, seed=48)
+
+    services.photos_unreferenced_delete(retention_days=30)
+
+    assert [path.exists() for path in paths] == [False, False, False]
+    assert not PhotoBlobDeletion.objects.exists()
+
+
+def test_an_upload_of_bytes_queued_for_deletion_cancels_the_deletion(session: Any) -> None:
+    _, paths = queued_deletion_left_by_a_crash(session, seed=49)
+    client = Client()
+    data = photo_bytes(seed=49, size=(320, 240))
+
+    assert patch(client, session, create_upload(client, session, data), data, 0).status_code == 204
+    assert not PhotoBlobDeletion.objects.exists()  # cancelled by the completion itself
+    services.photos_unreferenced_delete(retention_days=30)
+
+    assert Photo.objects.get().sha256 == sha256_hex(data)
+    assert [path.exists() for path in paths] == [True, True, True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_whose_stored_bytes_the_queued_deletion_removes_stores_them_again(settings: Any) -> None:
+    session = make_device_session(officer=make_officer(username="keeper", unit=make_unit(code="HK")))
+    storage = racing_storage(settings)
+    _, paths = queued_deletion_left_by_a_crash(session, seed=50)
+    data = photo_bytes(seed=50, size=(320, 240))
+    deleted: list[int] = []
+    # the upload finds the original stored, then the queued deletion runs (deleting it) before it links
+    storage.after_first_found = lambda: deleted.append(services.photo_blobs_delete_pending())
+    client = Client()
+    try:
+        answer = patch(client, session, create_upload(client, session, data), data, 0).status_code
+    finally:
+        storage.after_first_found = None
+
+    assert (answer, deleted) == (204, [1])
+    photo = Upload.objects.get(state=UploadState.COMPLETE).photo
+    assert photo is not None and stored_keys(photo) == paths
+    assert [path.exists() for path in paths] == [True, True, True]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgres_an_upload_linking_to_a_photo_the_cleanup_is_deleting_waits_and_keeps_its_bytes(
+    settings: Any,
+) -> None:
+    import threading
+    import time
+
+    from django.db import connection, connections
+
+    from tests.media_store.racing_access import HookedPhotoAccess
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (FIELDSYNC_DATABASE_URL=postgres://...)")
+    settings.FIELDSYNC_PHOTO_ACCESS_CHECKER = "tests.media_store.racing_access.hooked_photo_access"
+    session = make_device_session(officer=make_officer(username="keeper", unit=make_unit(code="HK")))
+    old = stored_photo(session, seed=51, age_days=90)
+    data = photo_bytes(seed=51, size=(320, 240))
+    answers: list[Any] = []
+
+    def upload_again() -> None:
+        try:
+            client = Client(raise_request_exception=False)
+            answers.append(patch(client, session, create_upload(client, session, data), data, 0).status_code)
+        except BaseException as error:  # reported by the assertion below
+            answers.append(error)
+        finally:
+            connections.close_all()
+
+    uploader = threading.Thread(target=upload_again)
+
+    def start_the_upload_and_wait_until_it_waits_for_a_lock() -> None:
+        uploader.start()
+        deadline = time.monotonic() + 60  # a guard against a hang, not a timing assertion
+        with connection.cursor() as cursor:
+            while uploader.is_alive() and time.monotonic() < deadline:
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                if cursor.fetchone()[0]:
+                    return
+                time.sleep(0.005)
+        raise AssertionError(f"the upload never waited for the cleanup's lock: {answers}")
+
+    HookedPhotoAccess.inside_delete = start_the_upload_and_wait_until_it_waits_for_a_lock
+    try:
+        services.photos_unreferenced_delete(retention_days=30)
+    finally:
+        HookedPhotoAccess.inside_delete = None
+    uploader.join(timeout=60)
+
+    assert answers == [204]
+    upload = Upload.objects.get(state=UploadState.COMPLETE)
+    assert upload.photo is not None and upload.photo.sha256 == old.sha256
+    assert [path.exists() for path in stored_keys(upload.photo)] == [True, True, True]

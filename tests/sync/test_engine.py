@@ -421,3 +421,25 @@ def test_idempotency_key_replays_the_stored_response() -> None:
     assert QuarantinedRecord.objects.count() == 1
     with pytest.raises(IdempotencyKeyReused):
         phone.push(changes(created=[note("n2")]), idempotency_key="k-1")
+
+
+def test_a_pending_edit_of_a_record_leaving_the_scope_is_quarantined_even_past_the_device_quarantine_cap(
+    settings: Any,
+) -> None:
+    # Refusing that push would lose the edit: the next pull deletes the record and WatermelonDB
+    # applies a remote delete over local edits. Such edits have a ceiling ten times the cap.
+    settings.FIELDSYNC_QUARANTINE_DEVICE_MAX_ITEMS = 1
+    server_write("n1", commune_code="20215")
+    phone = Phone("p1")
+    phone.pull()
+    assert phone.push({"retired": {"created": [{"id": "x1"}], "updated": [], "deleted": []}})["rejections"]
+    server_write("n1", commune_code="20220")
+    phone.pull()
+
+    result = phone.push(changes(updated=[{**phone.local["n1"], "title": "sửa ngoại tuyến", "_changed": "title"}]))
+
+    assert result["experimentalRejectedIds"] == {NOTES: ["n1"]}
+    assert sorted(QuarantinedRecord.objects.values_list("record_id", "code")) == [
+        ("n1", "sync_record_out_of_scope"),
+        ("x1", "sync_table_unknown"),
+    ]
