@@ -26,6 +26,7 @@ from backend.core.errors import DomainError
 from backend.core.text import normalize_text
 from mobile_contract.errors import ErrorCode
 from sync import registry
+from sync.bulk import upsert_push_logs
 from sync.errors import IdempotencyKeyReused, PayloadTooLarge, RecordRejected, SyncCursorInvalid
 from sync.faults import Fault, fault_point
 from sync.models import DevicePushLog, PushReceipt, QuarantinedRecord, ReviewItem, SyncCheckpoint, SyncRow
@@ -122,7 +123,7 @@ def sync_push(
             logs = {
                 (log.table, log.record_id): log
                 for log in DevicePushLog.objects.filter(
-                    device=device, record_id__in=[i for _, _, i, _ in entries if isinstance(i, str)]
+                    device=device, record_id__in_list=[i for _, _, i, _ in entries if isinstance(i, str)]
                 )
             }
 
@@ -269,22 +270,11 @@ def _record_push_logs(
         if (table_name, str(record_id)) in rejected or not isinstance(record_id, str):
             continue
         latest[(table_name, record_id)] = _content_sha(operation, raw)
-    DevicePushLog.objects.bulk_create(
+    upsert_push_logs(
         [
-            DevicePushLog(
-                device=device,
-                table=table_name,
-                record_id=record_id,
-                content_sha256=sha,
-                seq=result.seq,
-                checkpoint_id=checkpoint.id,
-            )
+            (device.pk, table_name, record_id, sha, result.seq, checkpoint.id)
             for (table_name, record_id), sha in latest.items()
-        ],
-        batch_size=500,
-        update_conflicts=True,
-        unique_fields=["device", "table", "record_id"],
-        update_fields=["content_sha256", "seq", "checkpoint_id"],
+        ]
     )
 
 

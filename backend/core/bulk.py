@@ -12,7 +12,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, models, router
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models.sql.compiler import SQLCompiler
+
+
+@models.Field.register_lookup
+class InList(models.Lookup):  # type: ignore[type-arg]
+    """`field__in_list=[...]`: `field__in`, sent on PostgreSQL as `= ANY(%s)` with one array parameter.
+
+    psycopg parses a statement of more than 50 parameters anew on every execution (its statement
+    cache stops there): an `IN` of 500 ids cost more client CPU than the query took on the server.
+    The values are prepared by the field, as for `__in`; an empty list matches nothing.
+    """
+
+    lookup_name = "in_list"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, tuple[Any, ...]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        field = self.lhs.output_field
+        values = [field.get_db_prep_value(value, connection, prepared=False) for value in self.rhs]
+        if not values:
+            raise EmptyResultSet
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", (*lhs_params, values)
+        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", (*lhs_params, *values)
 
 
 def bulk_update_fields(instances: Sequence[models.Model], fields: Sequence[str], *, batch_size: int = 500) -> None:
