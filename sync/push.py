@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from backend.accounts.models import Device, Officer
 from backend.core.errors import DomainError
-from backend.core.text import normalize_text
+from backend.core.text import normalize_multiline_text, normalize_text
 from mobile_contract.errors import ErrorCode
 from sync import registry
 from sync.bulk import upsert_push_logs
@@ -289,7 +289,9 @@ def _code_message(exc: Exception) -> tuple[str, str]:
 
 
 def _coerce(table: SyncedTable, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Whitelisted columns only, typed, strings NFC-normalised. Unknown columns are ignored."""
+    """Whitelisted columns only, typed, strings normalised (NFC; multi-line columns line by line).
+    Unknown columns are ignored. The domain's apply gets these values: normalising them again there
+    (an entry point of its own) is a quick check that returns them as they are."""
     values: dict[str, Any] = {}
     for name, column in table.column_by_name.items():
         if name not in raw:
@@ -302,7 +304,7 @@ def _coerce(table: SyncedTable, raw: Mapping[str, Any]) -> dict[str, Any]:
         elif column.type is ColumnType.STRING:
             if not isinstance(value, str):
                 raise _Reject(ErrorCode.SYNC_RECORD_INVALID, f"{name} must be a string")
-            values[name] = normalize_text(value)
+            values[name] = normalize_multiline_text(value) if column.is_multiline else normalize_text(value)
         elif column.type is ColumnType.NUMBER:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise _Reject(ErrorCode.SYNC_RECORD_INVALID, f"{name} must be a number")

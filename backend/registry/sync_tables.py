@@ -84,8 +84,14 @@ MIN_CAPTURED_AT_MS = 946_684_800_000  # 2000-01-01
 MAX_CAPTURED_AT_MS = 4_102_444_800_000  # 2100-01-01
 
 
+# Free-text columns whose line breaks are the officer's (and the append policy's): kept as LF.
+_MULTILINE_COLUMNS = frozenset({"notes"})
+
+
 def _c(name: str, type_: ColumnType, policy: FieldPolicy, *, indexed: bool = False) -> Column:
-    return Column(name=name, type=type_, policy=policy, is_indexed=indexed)
+    return Column(
+        name=name, type=type_, policy=policy, is_indexed=indexed, is_multiline=type_ is S and name in _MULTILINE_COLUMNS
+    )
 
 
 PERSON_COLUMNS = (
@@ -518,10 +524,6 @@ def _record_uuid(record_id: str) -> uuid.UUID:
             details={"id": record_id},
         )
     return parsed
-
-
-# Free-text columns whose line breaks are the officer's (and the append policy's): kept as LF.
-_MULTILINE_COLUMNS = frozenset({"notes"})
 
 
 def _text(values: Mapping[str, Any], name: str, *, max_length: int) -> str:
