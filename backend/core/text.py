@@ -158,7 +158,18 @@ def json_loads_storable(data: str | bytes) -> Any:
     beyond 64 bits become doubles, as JSON.parse reads them.
     """
     parsed = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_int64_or_double)
+    # Valid JSON carries NUL and surrogates only as \u escapes (a raw control character or an
+    # encoded surrogate is not JSON): without such an escape every string is storable as parsed.
+    escapes = _UNSTORABLE_ESCAPE_BYTES if isinstance(data, bytes | bytearray) else _UNSTORABLE_ESCAPE
+    if not escapes.search(data):  # type: ignore[arg-type]
+        return parsed
     return json_make_storable(parsed)
+
+
+# \u0000 (NUL) and \uD800-\uDFFF (surrogates), in either case. An escaped backslash before "u" also
+# matches: then the parsed value is walked for nothing, never the other way round.
+_UNSTORABLE_ESCAPE: Final[re.Pattern[str]] = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_UNSTORABLE_ESCAPE_BYTES: Final[re.Pattern[bytes]] = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
 def _char_class(codes: list[int]) -> str:
