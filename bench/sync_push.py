@@ -121,6 +121,11 @@ def main() -> None:
         action="store_true",
         help="profile the check batches, then the person batches, with cProfile (top 30 each)",
     )
+    parser.add_argument(
+        "--profile-dump",
+        metavar="PREFIX",
+        help="with --profile: also write the raw stats to PREFIX.checks.prof and PREFIX.persons.prof (pstats)",
+    )
     args = parser.parse_args()
 
     with throwaway_database(args.database_url) as database:
@@ -204,6 +209,8 @@ def main() -> None:
         if args.profile:
             profiler.disable()
             pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+            if args.profile_dump:
+                profiler.dump_stats(f"{args.profile_dump}.checks.prof")
         if Check.objects.count() - checks_before != check_records:
             raise SystemExit("error: the checks pushed are not all in the database")
         if args.profile:
@@ -215,6 +222,8 @@ def main() -> None:
         if args.profile:
             profiler.disable()
             pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+            if args.profile_dump:
+                profiler.dump_stats(f"{args.profile_dump}.persons.prof")
         marked = Person.objects.filter(identifying_marks__contains="Sẹo nhỏ ở cằm").count()
         if marked != person_records:
             raise SystemExit(f"error: {marked} persons carry the pushed edit, {person_records} were pushed")

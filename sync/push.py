@@ -23,9 +23,10 @@ from django.utils import timezone
 
 from backend.accounts.models import Device, Officer
 from backend.core.errors import DomainError
-from backend.core.text import normalize_text
+from backend.core.text import normalize_multiline_text, normalize_text
 from mobile_contract.errors import ErrorCode
 from sync import registry
+from sync.bulk import upsert_push_logs
 from sync.errors import IdempotencyKeyReused, PayloadTooLarge, QuarantineFull, RecordRejected, SyncCursorInvalid
 from sync.faults import Fault, fault_point
 from sync.models import DevicePushLog, PushReceipt, QuarantinedRecord, ReviewItem, SyncCheckpoint, SyncRow
@@ -123,7 +124,7 @@ def sync_push(
             logs = {
                 (log.table, log.record_id): log
                 for log in DevicePushLog.objects.filter(
-                    device=device, record_id__in=[i for _, _, i, _ in entries if isinstance(i, str)]
+                    device=device, record_id__in_list=[i for _, _, i, _ in entries if isinstance(i, str)]
                 )
             }
 
@@ -273,22 +274,11 @@ def _record_push_logs(
         if (table_name, str(record_id)) in rejected or not isinstance(record_id, str):
             continue
         latest[(table_name, record_id)] = _content_sha(operation, raw)
-    DevicePushLog.objects.bulk_create(
+    upsert_push_logs(
         [
-            DevicePushLog(
-                device=device,
-                table=table_name,
-                record_id=record_id,
-                content_sha256=sha,
-                seq=result.seq,
-                checkpoint_id=checkpoint.id,
-            )
+            (device.pk, table_name, record_id, sha, result.seq, checkpoint.id)
             for (table_name, record_id), sha in latest.items()
-        ],
-        batch_size=500,
-        update_conflicts=True,
-        unique_fields=["device", "table", "record_id"],
-        update_fields=["content_sha256", "seq", "checkpoint_id"],
+        ]
     )
 
 
@@ -303,7 +293,9 @@ def _code_message(exc: Exception) -> tuple[str, str]:
 
 
 def _coerce(table: SyncedTable, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Whitelisted columns only, typed, strings NFC-normalised. Unknown columns are ignored."""
+    """Whitelisted columns only, typed, strings normalised (NFC; multi-line columns line by line).
+    Unknown columns are ignored. The domain's apply gets these values: normalising them again there
+    (an entry point of its own) is a quick check that returns them as they are."""
     values: dict[str, Any] = {}
     for name, column in table.column_by_name.items():
         if name not in raw:
@@ -316,7 +308,7 @@ def _coerce(table: SyncedTable, raw: Mapping[str, Any]) -> dict[str, Any]:
         elif column.type is ColumnType.STRING:
             if not isinstance(value, str):
                 raise _Reject(ErrorCode.SYNC_RECORD_INVALID, f"{name} must be a string")
-            values[name] = normalize_text(value)
+            values[name] = normalize_multiline_text(value) if column.is_multiline else normalize_text(value)
         elif column.type is ColumnType.NUMBER:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise _Reject(ErrorCode.SYNC_RECORD_INVALID, f"{name} must be a number")

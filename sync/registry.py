@@ -41,6 +41,9 @@ class Column:
     is_optional: bool = True
     is_indexed: bool = False
     added_in_schema_version: int = 1
+    # STRING only: free text whose line breaks are the writer's (notes). The engine normalises each
+    # line (normalize_multiline_text) instead of collapsing the breaks into spaces (normalize_text).
+    is_multiline: bool = False
 
 
 @dataclass(frozen=True)

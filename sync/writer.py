@@ -26,12 +26,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from django.db import transaction
+from django.db import connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
 from backend.core.bulk import bulk_update_fields
-from sync.bulk import bulk_insert
+from sync.bulk import insert_values
 from sync.models import SyncHead, SyncRow, SyncScopeExit
 
 # Sent after COMMIT with seq (int) and scope_keys (frozenset[str]) of everything that changed.
@@ -40,6 +40,36 @@ changes_committed = Signal()
 
 def dumps_payload(payload: dict[str, Any]) -> str:
     return orjson.dumps(payload).decode()
+
+
+# Bumped whenever SyncRows are written in this process (a flush, `sync_rows_written`): a writer's
+# locked rows are reused by its flush only if no SyncRow was written since they were read.
+_rows_written = [0]
+
+
+def sync_rows_written() -> None:
+    """Tell the writers that SyncRows were written outside `SyncWriter.flush` (bulk loads)."""
+    _rows_written[0] += 1
+
+
+def _lock_state() -> tuple[int, tuple[str, ...]]:
+    """What must be unchanged for rows locked earlier to be still locked and as read: no SyncRow
+    written since, and the same savepoints open (a lock taken in a savepoint rolled back since is lost)."""
+    return _rows_written[0], tuple(connection.savepoint_ids)
+
+
+_NEW_ROW_FIELDS = (
+    "table",
+    "record_id",
+    "seq",
+    "created_seq",
+    "changed_at",
+    "scope_key",
+    "is_deleted",
+    "payload_json",
+    "field_versions",
+    "last_writer_device_id",
+)
 
 
 @dataclass
@@ -59,9 +89,15 @@ class SyncWriter:
     seq: int | None = None
     touched_scope_keys: set[str] = field(default_factory=set)
     drop_no_ops: bool = False
+    _locked: dict[tuple[str, str], SyncRow] = field(default_factory=dict, repr=False)
+    _locked_state: tuple[int, tuple[str, ...]] | None = field(default=None, repr=False)
 
     def lock_rows(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], SyncRow]:
-        """Lock existing SyncRows for update, in a stable order; returns those that exist."""
+        """Lock existing SyncRows for update, in a stable order; returns those that exist.
+
+        `flush` reuses the rows found instead of reading them again, as long as they cannot have
+        changed (see `_lock_state`): locked by this transaction, no other writer can touch them.
+        """
         found: dict[tuple[str, str], SyncRow] = {}
         by_table: dict[str, list[str]] = {}
         for table, record_id in sorted(set(keys)):
@@ -70,11 +106,30 @@ class SyncWriter:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 rows = (
-                    SyncRow.objects.select_for_update().filter(table=table, record_id__in=chunk).order_by("record_id")
+                    SyncRow.objects.select_for_update()
+                    .filter(table=table, record_id__in_list=chunk)
+                    .order_by("record_id")
                 )
                 for row in rows:
                     found[(row.table, row.record_id)] = row
+        state = _lock_state()
+        if self._locked_state != state:
+            self._locked.clear()
+        self._locked.update(found)
+        self._locked_state = state
         return found
+
+    def _rows_to_write(self) -> dict[tuple[str, str], SyncRow]:
+        """The staged rows' SyncRows, locked: those `lock_rows` found (if still valid), the others read now.
+
+        A key not found before is read again: another transaction may have created its row since.
+        """
+        known = self._locked if self._locked_state == _lock_state() else {}
+        existing = {key: known[key] for key in self.staged if key in known}
+        missing = [key for key in self.staged if key not in known]
+        if missing:
+            existing.update(self.lock_rows(missing))
+        return existing
 
     def stage(
         self,
@@ -109,7 +164,7 @@ class SyncWriter:
         if not self.staged:
             return None
         now = timezone.now()
-        existing = self.lock_rows(list(self.staged))
+        existing = self._rows_to_write()
         if self.drop_no_ops:
             for key in [k for k, staged in self.staged.items() if _is_no_op(existing.get(k), staged)]:
                 del self.staged[key]  # a write that changes nothing is not a change: no seq, no pull
@@ -120,7 +175,7 @@ class SyncWriter:
         head.save(update_fields=["seq"])
         seq = head.seq
         self.seq = seq
-        to_create: list[SyncRow] = []
+        to_create: list[tuple[Any, ...]] = []
         to_update: list[SyncRow] = []
         exits: list[SyncScopeExit] = []
         for key, staged in self.staged.items():
@@ -129,18 +184,18 @@ class SyncWriter:
             if row is None:
                 if deleted:
                     continue  # deleting something never synced: nothing to tell anyone
-                to_create.append(
-                    SyncRow(
-                        table=staged.table,
-                        record_id=staged.record_id,
-                        seq=seq,
-                        created_seq=seq,
-                        changed_at=now,
-                        scope_key=staged.scope_key,
-                        is_deleted=False,
-                        payload_json=dumps_payload(staged.payload or {}),
-                        field_versions=_versions(None, staged, seq),
-                        last_writer_device_id=staged.echo_device_id,
+                to_create.append(  # in the order of _NEW_ROW_FIELDS
+                    (
+                        staged.table,
+                        staged.record_id,
+                        seq,
+                        seq,
+                        now,
+                        staged.scope_key,
+                        False,
+                        dumps_payload(staged.payload or {}),
+                        _versions(None, staged, seq),
+                        staged.echo_device_id,
                     )
                 )
                 self.touched_scope_keys.add(staged.scope_key)
@@ -164,8 +219,12 @@ class SyncWriter:
             row.last_writer_device_id = staged.echo_device_id
             to_update.append(row)
             self.touched_scope_keys.add(staged.scope_key)
+        # From here SyncRows change: rows any writer locked before must be read again.
+        sync_rows_written()
+        self._locked.clear()
+        self._locked_state = None
         if to_create:
-            bulk_insert(SyncRow, to_create)
+            insert_values(SyncRow, _NEW_ROW_FIELDS, to_create)
         if to_update:
             bulk_update_fields(
                 to_update,

@@ -158,7 +158,62 @@ def json_loads_storable(data: str | bytes) -> Any:
     beyond 64 bits become doubles, as JSON.parse reads them.
     """
     parsed = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_int64_or_double)
+    # Valid JSON carries NUL and surrogates only as \u escapes (a raw control character or an
+    # encoded surrogate is not JSON): without such an escape every string is storable as parsed.
+    escapes = _UNSTORABLE_ESCAPE_BYTES if isinstance(data, bytes | bytearray) else _UNSTORABLE_ESCAPE
+    if not escapes.search(data):  # type: ignore[arg-type]
+        return parsed
     return json_make_storable(parsed)
+
+
+# \u0000 (NUL) and \uD800-\uDFFF (surrogates), in either case. An escaped backslash before "u" also
+# matches: then the parsed value is walked for nothing, never the other way round.
+_UNSTORABLE_ESCAPE: Final[re.Pattern[str]] = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_UNSTORABLE_ESCAPE_BYTES: Final[re.Pattern[bytes]] = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _char_class(codes: list[int]) -> str:
+    """A regular-expression character class (the part inside [...]) matching exactly `codes`."""
+    ranges: list[tuple[int, int]] = []
+    for code in sorted(codes):
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    return "".join(
+        re.escape(chr(low)) if low == high else f"{re.escape(chr(low))}-{re.escape(chr(high))}" for low, high in ranges
+    )
+
+
+_BMP = range(0x10000)
+_BMP_COMBINING_CODES: Final[list[int]] = [c for c in _BMP if unicodedata.combining(chr(c))]
+# Combining marks of the Basic Multilingual Plane (combining class != 0). A character beyond it is
+# checked one by one (rare: emoji, historic scripts).
+_BMP_COMBINING: Final[re.Pattern[str]] = re.compile("[" + _char_class(_BMP_COMBINING_CODES) + "]")
+_ASTRAL: Final[re.Pattern[str]] = re.compile("[\U00010000-\U0010ffff]")
+# Anything `normalize_text` could change in an NFC string: NUL, surrogates, invisible and control
+# characters, every whitespace character but the ASCII space, a space at either end or next to
+# another, a combining mark, a character beyond the BMP. No match (and NFC): `s` is its own result.
+_MAYBE_NOT_NORMAL: Final[re.Pattern[str]] = re.compile(
+    "["
+    + _char_class(
+        sorted(
+            {0}
+            | set(range(0xD800, 0xE000))
+            | set(_INVISIBLE)
+            | set(_CONTROL)
+            | {c for c in _BMP if chr(c).isspace() and c != 0x20}
+            | set(_BMP_COMBINING_CODES)
+        )
+    )
+    + "\\U00010000-\\U0010ffff]|  |\\A | \\Z"
+)
+
+
+def _has_combining(s: str) -> bool:
+    if _BMP_COMBINING.search(s):
+        return True
+    return bool(_ASTRAL.search(s)) and any(unicodedata.combining(c) for c in s if ord(c) > 0xFFFF)
 
 
 def normalize_text(s: str) -> str:
@@ -167,12 +222,15 @@ def normalize_text(s: str) -> str:
     Removes ZWSP, ZWNJ, ZWJ, word joiner, BOM, soft hyphen and the control characters (NUL…);
     turns NBSP and every other Unicode space or line break into one ASCII space; replaces lone
     surrogates with U+FFFD; composes Vietnamese letters whose marks came in a non-canonical order.
-    Idempotent.
+    Idempotent; text that is already normal (most of it) is recognised by two scans in C and
+    returned as it is.
     """
+    if not _MAYBE_NOT_NORMAL.search(s) and unicodedata.is_normalized("NFC", s):
+        return s
     without_invisible = text_make_storable(s).translate(_INVISIBLE).translate(_CONTROL)
     # str.split() with no argument splits on every Unicode whitespace character, NBSP included.
     collapsed = unicodedata.normalize("NFC", " ".join(without_invisible.split()))
-    if any(unicodedata.combining(c) for c in collapsed):  # rare: only then pay for the reordering
+    if _has_combining(collapsed):  # rare: only then pay for the reordering
         return _order_vietnamese_marks(collapsed)
     return collapsed
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from sync.bulk import bulk_insert
 from sync.models import SyncHead, SyncRow
-from sync.writer import SyncWriter, changes_committed, dumps_payload
+from sync.writer import SyncWriter, changes_committed, dumps_payload, sync_rows_written
 
 __all__ = ["bulk_insert", "sync_rows_insert_new"]
 
@@ -61,6 +61,7 @@ def sync_rows_insert_new(staged: Sequence[tuple[str, str, dict[str, Any], str]])
         )
         for table, record_id, payload, scope_key in staged
     ]
+    sync_rows_written()
     bulk_insert(SyncRow, rows)
     keys = frozenset(scope_key for _, _, _, scope_key in staged)
     transaction.on_commit(lambda: changes_committed.send(sender=SyncWriter, seq=seq, scope_keys=keys))

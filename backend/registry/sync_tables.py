@@ -17,6 +17,7 @@ management status, identifying marks); `residences` (create; update address fiel
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -50,6 +51,7 @@ from backend.registry.models import (
     WantedStatus,
 )
 from mobile_contract.errors import ErrorCode
+from sync.bulk import bulk_insert
 from sync.errors import RecordRejected
 from sync.registry import (
     AppliedRecord,
@@ -82,8 +84,14 @@ MIN_CAPTURED_AT_MS = 946_684_800_000  # 2000-01-01
 MAX_CAPTURED_AT_MS = 4_102_444_800_000  # 2100-01-01
 
 
+# Free-text columns whose line breaks are the officer's (and the append policy's): kept as LF.
+_MULTILINE_COLUMNS = frozenset({"notes"})
+
+
 def _c(name: str, type_: ColumnType, policy: FieldPolicy, *, indexed: bool = False) -> Column:
-    return Column(name=name, type=type_, policy=policy, is_indexed=indexed)
+    return Column(
+        name=name, type=type_, policy=policy, is_indexed=indexed, is_multiline=type_ is S and name in _MULTILINE_COLUMNS
+    )
 
 
 PERSON_COLUMNS = (
@@ -397,7 +405,11 @@ def serialize_photo(p: PhotoLink) -> dict[str, Any]:
 
 
 def scope_of_person(p: Person) -> str:
-    return scopes.ARCHIVED if p.is_archived else scopes.commune_scope(p.primary_commune_code)
+    return _person_scope(primary_commune_code=p.primary_commune_code, is_archived=p.is_archived)
+
+
+def _person_scope(*, primary_commune_code: str, is_archived: bool) -> str:
+    return scopes.ARCHIVED if is_archived else scopes.commune_scope(primary_commune_code)
 
 
 def scope_of_residence(r: Residence, *, person: Person | None = None) -> str:
@@ -514,10 +526,6 @@ def _record_uuid(record_id: str) -> uuid.UUID:
     return parsed
 
 
-# Free-text columns whose line breaks are the officer's (and the append policy's): kept as LF.
-_MULTILINE_COLUMNS = frozenset({"notes"})
-
-
 def _text(values: Mapping[str, Any], name: str, *, max_length: int) -> str:
     value = values.get(name)
     if value is None:
@@ -530,11 +538,17 @@ def _text(values: Mapping[str, Any], name: str, *, max_length: int) -> str:
     return text
 
 
+@functools.cache
+def _allowed(choices: type[models.TextChoices]) -> tuple[frozenset[str], list[str]]:
+    allowed = [str(c) for c in choices.values]
+    return frozenset(allowed), allowed
+
+
 def _choice(values: Mapping[str, Any], name: str, choices: type[models.TextChoices]) -> str:
     value = values.get(name)
-    allowed = [str(c) for c in choices.values]
-    if value not in allowed:
-        raise _reject(f"{name} must be one of {', '.join(a for a in allowed if a)}", field=name, value=value)
+    allowed, in_order = _allowed(choices)
+    if not isinstance(value, str) or value not in allowed:
+        raise _reject(f"{name} must be one of {', '.join(a for a in in_order if a)}", field=name, value=value)
     return str(value)
 
 
@@ -583,43 +597,52 @@ def _coordinate(values: Mapping[str, Any], name: str, *, limit: float) -> float 
     return float(value)
 
 
-def _existing_person(
-    values: Mapping[str, Any],
-    name: str,
-    *,
-    required: bool,
-    actor: WriteActor,
-    known: Mapping[uuid.UUID, Person] | None = None,
-) -> Person | None:
+def _existing_person(values: Mapping[str, Any], name: str, *, required: bool, actor: WriteActor) -> Person | None:
     raw = values.get(name)
     if raw in (None, ""):
         if required:
             raise _reject(f"{name} is required", field=name)
         return None
-    person = _person_in_scope(raw, actor=actor, known=known)
+    person = _person_in_scope(raw, actor=actor)
     if person is None:
         raise _reject(f"{name} does not name a known person", field=name, value=raw)
     return person
 
 
-def _person_in_scope(raw: Any, *, actor: WriteActor, known: Mapping[uuid.UUID, Person] | None = None) -> Person | None:
+def _existing_person_id(
+    values: Mapping[str, Any], name: str, *, required: bool, actor: WriteActor, known: Mapping[uuid.UUID, str]
+) -> uuid.UUID | None:
+    """`_existing_person` against a batch's prefetch (`_person_scopes_by_id`): the person's id."""
+    raw = values.get(name)
+    if raw in (None, ""):
+        if required:
+            raise _reject(f"{name} is required", field=name)
+        return None
+    person_id = _known_person_in_scope(raw, actor=actor, known=known)
+    if person_id is None:
+        raise _reject(f"{name} does not name a known person", field=name, value=raw)
+    return person_id
+
+
+def _person_in_scope(raw: Any, *, actor: WriteActor) -> Person | None:
     """The person `raw` names, if the writing device may see it; the server (no device) sees all.
 
     A person of another scope is answered exactly like a missing one, so that a device cannot
     learn which ids exist outside its scope from how its push is refused.
     """
-    person = _find_person(raw, known=known)
+    person = Person.objects.filter(pk__in=_uuid_list(raw)).first()
     if person is None or (actor.device_id is not None and scope_of_person(person) not in actor.scope_keys):
         return None
     return person
 
 
-def _find_person(raw: Any, *, known: Mapping[uuid.UUID, Person] | None) -> Person | None:
-    """The person `raw` names, or None; looked up in `known` (a batch's prefetch) when given."""
-    if known is None:
-        return Person.objects.filter(pk__in=_uuid_list(raw)).first()
+def _known_person_in_scope(raw: Any, *, actor: WriteActor, known: Mapping[uuid.UUID, str]) -> uuid.UUID | None:
+    """`_person_in_scope` against a batch's prefetch (scope keys by person id): the person's id."""
     parsed = _uuid_or_none(raw)
-    return known.get(parsed) if parsed is not None else None
+    scope_key = known.get(parsed) if parsed is not None else None
+    if scope_key is None or (actor.device_id is not None and scope_key not in actor.scope_keys):
+        return None
+    return parsed
 
 
 Model = TypeVar("Model", bound=models.Model)
@@ -650,7 +673,7 @@ def _save(instance: models.Model, *, is_new: bool, fields: set[str]) -> None:
 
 def _in_chunks(queryset: models.QuerySet[Model], ids: Sequence[Any], *, size: int = 500) -> Iterator[Model]:
     for start in range(0, len(ids), size):
-        yield from queryset.filter(pk__in=ids[start : start + size])
+        yield from queryset.filter(pk__in_list=ids[start : start + size])
 
 
 def _load_many(model: type[Model], record_ids: Sequence[str]) -> dict[str, Model]:
@@ -668,22 +691,33 @@ def _load_many(model: type[Model], record_ids: Sequence[str]) -> dict[str, Model
     return loaded
 
 
-def _require_distinct(items: Sequence[ApplyItem]) -> None:
-    """A batch names each domain row once: two spellings of one UUID go record by record."""
+def _require_distinct(items: Sequence[ApplyItem]) -> list[uuid.UUID]:
+    """A batch names each domain row once: two spellings of one UUID go record by record.
+
+    Returns the items' UUIDs (`_record_uuid`), in order."""
     parsed = [_record_uuid(item.record_id) for item in items]
     if len(set(parsed)) != len(parsed):
         raise _reject("the batch names a record twice")
+    return parsed
 
 
-def _persons_by_id(raw_ids: Iterable[Any]) -> dict[uuid.UUID, Person]:
+def _person_scopes_by_id(raw_ids: Iterable[Any]) -> dict[uuid.UUID, str]:
+    """The scope key (scope_of_person) of each person named, by id: what a batch needs of them."""
     ids = sorted({parsed for raw in raw_ids if (parsed := _uuid_or_none(raw)) is not None})
-    return {person.pk: person for person in _in_chunks(Person.objects.all(), ids)}
+    found: dict[uuid.UUID, str] = {}
+    for start in range(0, len(ids), 500):
+        rows = Person.objects.filter(pk__in_list=ids[start : start + 500]).values_list(
+            "id", "primary_commune_code", "is_archived"
+        )
+        for pk, commune, archived in rows:
+            found[pk] = _person_scope(primary_commune_code=commune, is_archived=archived)
+    return found
 
 
 def _save_many(model: type[Model], *, created: Sequence[Model], changed: Sequence[tuple[Model, set[str]]]) -> None:
     """`_save` for a batch: one bulk_create, one bulk_update per set of changed fields."""
     if created:
-        model._default_manager.bulk_create(created, batch_size=500)
+        bulk_insert(model, created)
     has_updated_at = any(f.name == "updated_at" for f in model._meta.get_fields())
     now = timezone.now()
     groups: dict[tuple[str, ...], list[Model]] = {}
@@ -824,7 +858,7 @@ _CHECK_TEXT_LIMITS = {"personal_id_number_seen": 20, "full_name_seen": 200, "loc
 
 def apply_check(*, record_id: str, values: Mapping[str, Any], is_new: bool, actor: WriteActor) -> AppliedRecord:
     """Record or correct a field check. The officer, device and unit come from the actor, never the payload."""
-    check = _new_check(record_id, actor) if is_new else _load(Check, record_id)
+    check = _new_check(_record_uuid(record_id), actor) if is_new else _load(Check, record_id)
     changed = _check_edit(check, values, is_new=is_new, actor=actor, persons=None)
     _save(check, is_new=is_new, fields=changed)
     return AppliedRecord(payload=serialize_check(check), scope_key=scope_of_check(check))
@@ -832,15 +866,15 @@ def apply_check(*, record_id: str, values: Mapping[str, Any], is_new: bool, acto
 
 def apply_checks(*, items: Sequence[ApplyItem], actor: WriteActor) -> list[AppliedRecord]:
     """`apply_check` for a batch (see sync.registry.ApplyManyFunction)."""
-    _require_distinct(items)
+    parsed = _require_distinct(items)
     existing = _load_many(Check, [item.record_id for item in items if not item.is_new])
-    persons = _persons_by_id(
+    persons = _person_scopes_by_id(
         item.values.get("person_id") for item in items if item.is_new or "person_id" in item.values
     )
     created: list[Check] = []
     edits: list[tuple[Check, set[str]]] = []
-    for item in items:
-        check = _new_check(item.record_id, actor) if item.is_new else existing[item.record_id]
+    for item, record_uuid in zip(items, parsed, strict=True):
+        check = _new_check(record_uuid, actor) if item.is_new else existing[item.record_id]
         changed = _check_edit(check, item.values, is_new=item.is_new, actor=actor, persons=persons)
         if item.is_new:
             created.append(check)
@@ -852,15 +886,33 @@ def apply_checks(*, items: Sequence[ApplyItem], actor: WriteActor) -> list[Appli
     return [AppliedRecord(payload=serialize_check(c), scope_key=scope_of_check(c)) for c in checks]
 
 
-def _new_check(record_id: str, actor: WriteActor) -> Check:
+def _new_check(record_uuid: uuid.UUID, actor: WriteActor) -> Check:
     if actor.unit_id is None:
         raise _reject("checks are recorded by a unit's device")
-    return Check(
-        id=_record_uuid(record_id),
-        unit_id=actor.unit_id,
-        officer_id=actor.officer_id,
-        device_id=_uuid_or_none(actor.device_id),
+    return _new_instance(
+        Check,
+        {
+            "id": record_uuid,
+            "unit_id": actor.unit_id,
+            "officer_id": actor.officer_id,
+            "device_id": _actor_device(actor),
+        },
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _actor_device(actor: WriteActor) -> uuid.UUID | None:
+    return _uuid_or_none(actor.device_id)
+
+
+def _new_instance(model: type[Model], values: Mapping[str, Any]) -> Model:
+    """`model(**values)` (by attname; every other field its default), through Django's positional
+    constructor: 5x less CPU than keyword arguments (measured for a Check: 29 vs 5.6 us)."""
+    fields = model._meta.concrete_fields
+    unknown = set(values) - {f.attname for f in fields}
+    if unknown:
+        raise TypeError(f"{model.__name__} has no fields {sorted(unknown)}")
+    return model(*[values[f.attname] if f.attname in values else f.get_default() for f in fields])
 
 
 def _check_edit(
@@ -869,7 +921,7 @@ def _check_edit(
     *,
     is_new: bool,
     actor: WriteActor,
-    persons: Mapping[uuid.UUID, Person] | None,
+    persons: Mapping[uuid.UUID, str] | None,
 ) -> set[str]:
     if is_new:
         names = {c.name for c in CHECK_COLUMNS if c.policy is not SERVER}
@@ -878,8 +930,10 @@ def _check_edit(
     changed: set[str] = set()
     for name in names:
         if name == "person_id":
-            person = _existing_person(values, name, required=False, actor=actor, known=persons)
-            check.person = person
+            if persons is None:
+                check.person = _existing_person(values, name, required=False, actor=actor)
+            else:
+                check.person_id = _existing_person_id(values, name, required=False, actor=actor, known=persons)
             changed.add("person")
             continue
         if name == "full_name_seen":
@@ -920,7 +974,7 @@ def apply_photos(*, items: Sequence[ApplyItem], actor: WriteActor) -> list[Appli
     _require_distinct(items)
     existing = _load_many(PhotoLink, [item.record_id for item in items if not item.is_new])
     new_values = [item.values for item in items if item.is_new]
-    persons = _persons_by_id(values.get("record_id") for values in new_values)
+    persons = _person_scopes_by_id(values.get("record_id") for values in new_values)
     digests = [v["sha256"].lower() for v in new_values if isinstance(v.get("sha256"), str)]
     prefetched = (persons, photo_blobs_stored(sha256s=digests) if digests else set())
     created: list[PhotoLink] = []
@@ -950,7 +1004,7 @@ def _new_photo(
     values: Mapping[str, Any],
     actor: WriteActor,
     *,
-    prefetched: tuple[Mapping[uuid.UUID, Person], set[str]] | None,
+    prefetched: tuple[Mapping[uuid.UUID, str], set[str]] | None,
 ) -> PhotoLink:
     """A new photo row; `prefetched` (a batch's persons by id, blobs stored) replaces the lookups."""
     record_table = _text(values, "record_table", max_length=32)
@@ -963,8 +1017,15 @@ def _new_photo(
     linked_id = _uuid_or_none(values.get("record_id"))
     if linked_id is None:
         raise _reject("record_id must be a UUID", field="record_id")
-    known = None if prefetched is None else prefetched[0]
-    if record_table == PERSONS and _person_in_scope(linked_id, actor=actor, known=known) is None:
+    if (
+        record_table == PERSONS
+        and (
+            _person_in_scope(linked_id, actor=actor)
+            if prefetched is None
+            else _known_person_in_scope(linked_id, actor=actor, known=prefetched[0])
+        )
+        is None
+    ):
         raise _reject("record_id does not name a known person", field="record_id")
     digest = _text(values, "sha256", max_length=64).lower()
     if not SHA256_RE.match(digest):

@@ -22,3 +22,22 @@ def test_storable_json_drops_nul_and_replaces_surrogates_in_keys_and_values_only
 
     assert json_make_storable(parsed) == {"id": ["ab", "\ufffd", 1.5, None, True, {"ok": "Nguyễn"}]}
     assert text_make_storable("Nguyễn") == "Nguyễn"
+
+
+def test_storable_parsing_walks_the_value_only_when_it_can_carry_nul_or_a_surrogate() -> None:
+    import json
+
+    from backend.core.text import json_loads_storable
+
+    samples = [
+        '{"id\\u0000": ["a\\u0000b", "\\udc00", 1.5, null, true, {"ok": "Nguy\\u1ec5n"}]}',
+        '{"a": "\\uD83D\\uDE00 ok", "b": "\\ud83d", "c": "\\uDFFF"}',
+        '[{"deep": [[["\\u0000"]]]}]',
+        '{"a": "plain", "b": [1, 2, {"c": "Cửa khẩu"}]}',
+        '["\\\\u0000 is six characters"]',
+    ]
+    for sample in samples:
+        expected = json_make_storable(json.loads(sample))
+        assert json_loads_storable(sample) == expected
+        assert json_loads_storable(sample.encode()) == expected
+    assert json_loads_storable(samples[0]) == {"id": ["ab", "\ufffd", 1.5, None, True, {"ok": "Nguyễn"}]}

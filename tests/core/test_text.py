@@ -359,3 +359,83 @@ def test_multiline_text_keeps_its_line_breaks_as_lf_and_normalises_each_line(raw
 def test_multiline_text_without_line_breaks_equals_normalize_text() -> None:
     sample = "  Nguyễn\u00a0Văn \u200b An  "
     assert normalize_multiline_text(sample) == normalize_text(sample)
+
+
+# --- the fast path of normalize_text ---------------------------------------------------------
+
+
+def _normalize_text_reference(s: str) -> str:
+    """normalize_text as it was before its fast path: every step on every string."""
+    from backend.core.text import _CONTROL, _INVISIBLE, _order_vietnamese_marks, text_make_storable
+
+    without_invisible = text_make_storable(s).translate(_INVISIBLE).translate(_CONTROL)
+    collapsed = unicodedata.normalize("NFC", " ".join(without_invisible.split()))
+    if any(unicodedata.combining(c) for c in collapsed):
+        return _order_vietnamese_marks(collapsed)
+    return collapsed
+
+
+# Characters each step of normalize_text treats: spaces of every kind, invisibles, controls, NUL,
+# surrogates, combining marks (BMP and beyond), precomposed and decomposed Vietnamese, emoji.
+_TRICKY = (
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\r\n",
+    "\x0b",
+    "\x1c",
+    "\x85",
+    "\xa0",
+    "\u1680",
+    "\u2003",
+    "\u2028",
+    "\u202f",
+    "\u3000",
+    "\u200b",
+    "\u200d",
+    "\u2060",
+    "\ufeff",
+    "\xad",
+    "\x00",
+    "\x07",
+    "\x7f",
+    "\x9b",
+    "\ud83d",
+    "\udc00",
+    "\u0301",
+    "\u0302",
+    "\u0303",
+    "\u0306",
+    "\u0323",
+    "\u031b",
+    "\U0001d165",  # MUSICAL SYMBOL COMBINING STEM: a combining mark beyond the BMP
+    "\U0001f600",
+    "\u1ec5",
+    "\u0103",
+    "\u01a1",
+    "\u0111",
+    "\u00d0",
+    "\u2126",  # OHM SIGN: NFC maps it to Ω
+    "\u212b",  # ANGSTROM SIGN
+    "a",
+    "e",
+    "o",
+    "N",
+    "1",
+    "/",
+    "_",
+)
+
+
+def test_normalize_text_equals_the_full_computation_on_every_kind_of_input() -> None:
+    import random
+
+    generator = random.Random(20261204)
+    samples = ["", "BORDER_CROSSING", "Cửa khẩu Hữu Nghị (bench)", *ALL_DOMAIN_STRINGS, *_TRICKY]
+    for _ in range(20_000):
+        samples.append("".join(generator.choice(_TRICKY) for _ in range(generator.randint(1, 8))))
+    for sample in samples:
+        expected = _normalize_text_reference(sample)
+        assert normalize_text(sample) == expected, ascii(sample)
+        assert normalize_text(expected) == expected, ascii(sample)  # idempotent, through the fast path

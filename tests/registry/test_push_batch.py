@@ -231,3 +231,20 @@ def test_photos_in_one_batch_take_their_linked_records_scope_and_upload_state() 
     for photo_id in (of_check, of_person, other):
         assert rows[photo_id].scope_key == st.scope_of_photo(links[photo_id])
         assert orjson.loads(rows[photo_id].payload_json) == st.serialize_photo(links[photo_id])
+
+
+@pytest.mark.parametrize("with_bad_record", [False, True], ids=["batch", "record-by-record"])
+def test_line_breaks_an_officer_typed_in_notes_are_kept_through_push(with_bad_record: bool) -> None:
+    person = make_person()
+    phone = _patrol_phone()
+    typed = "Gặp ở chợ\r\nĐông Kinh\n\n\nđi xe máy  "
+    created = [_new_check(person, 0, notes=typed), _new_check(person, 1, notes="một dòng")]
+    if with_bad_record:
+        created.append(_new_check(person, 2, purpose="NOT_A_PURPOSE"))
+    response = phone.push(_checks(created))
+
+    assert response["experimentalRejectedIds"] == ({"checks": [created[2]["id"]]} if with_bad_record else {})
+    stored = Check.objects.get(pk=created[0]["id"])
+    assert stored.notes == "Gặp ở chợ\nĐông Kinh\n\nđi xe máy"  # normalize_multiline_text, as for the domain
+    row = SyncRow.objects.get(table="checks", record_id=created[0]["id"])
+    assert orjson.loads(row.payload_json)["notes"] == stored.notes
