@@ -131,7 +131,12 @@ FIELDSYNC_ACCESS_TOKEN_SECONDS = env_int("FIELDSYNC_ACCESS_TOKEN_SECONDS", 3600)
 FIELDSYNC_REFRESH_TOKEN_SECONDS = env_int("FIELDSYNC_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600)
 FIELDSYNC_ENROLLMENT_CODE_SECONDS = env_int("FIELDSYNC_ENROLLMENT_CODE_SECONDS", 24 * 3600)
 FIELDSYNC_MAX_OFFLINE_DAYS = env_int("FIELDSYNC_MAX_OFFLINE_DAYS", 180)
-FIELDSYNC_PULL_PAGE_ROWS = env_int("FIELDSYNC_PULL_PAGE_ROWS", 5000)
+# Rows per pull page (a page ends on a transaction boundary, so it holds fewer unless one transaction
+# alone is larger). Each page costs a round trip, a checkpoint and the request's fixed work (auth,
+# scope): 10,000 rows are about 5 MB of JSON (the demo's ~540 bytes per row), which WatermelonDB parses
+# and applies in one batch without trouble (its own protocol sends a whole sync in one response).
+# docs/sync_benchmarks.md measures 5,000 against 10,000.
+FIELDSYNC_PULL_PAGE_ROWS = env_int("FIELDSYNC_PULL_PAGE_ROWS", 10_000)
 # JSON request bodies (a push of up to sync.push.MAX_PUSH_RECORDS records with long notes) held in
 # memory; Django's 2.5 MB default refused pushes of a few thousand records. tus bodies are streamed
 # and not limited by this. Larger bodies get a 413 sync_payload_too_large envelope.

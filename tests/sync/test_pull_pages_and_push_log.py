@@ -53,6 +53,32 @@ def test_a_page_that_ends_exactly_on_a_transaction_boundary_takes_both_transacti
     assert sorted(phone.local) == sorted(rid for ids in written for rid in ids)
 
 
+def test_a_page_across_the_end_of_the_initial_snapshot_sends_each_record_once_as_stored(settings: Any) -> None:
+    from tests.sync.conftest import server_write
+
+    written = _write_transactions([3, 3, 3])
+    settings.FIELDSYNC_PULL_PAGE_ROWS = 3
+    phone = Phone("p1")
+    first = phone.pull()  # the snapshot is transactions 1-3; this page holds the first
+    # While the initial sync is paged, the server edits a record the device has, one it has not had
+    # yet (its row moves past the snapshot), and writes a new one.
+    server_write(written[0][0], title="sửa sau")
+    server_write(written[1][0], title="đổi")
+    server_write("late", title="mới")
+    settings.FIELDSYNC_PULL_PAGE_ROWS = 100
+
+    second = phone.pull()  # the rest of the snapshot and the changes, in one page
+
+    assert _created(first) == sorted(written[0])
+    lists = second["changes"][NOTES]
+    assert _created(second) == sorted([*written[1], *written[2], "late"])
+    assert [r["id"] for r in lists["updated"]] == [written[0][0]]
+    assert (lists["deleted"], second["has_more"]) == ([], False)
+    stored = {row.record_id: orjson.loads(row.payload_json) for row in SyncRow.objects.filter(table=NOTES)}
+    assert all(record == stored[record["id"]] for record in lists["created"] + lists["updated"])
+    assert phone.local[written[1][0]]["title"] == "đổi" and phone.local["late"]["owner_name"] == "Nguyễn Văn A"
+
+
 def test_a_page_only_of_other_scopes_rows_is_empty_and_final(settings: Any) -> None:
     from sync.writer import sync_transaction
 
