@@ -32,6 +32,7 @@ import shutil
 import tempfile
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -75,6 +76,17 @@ BODY_CHUNK_BYTES = 256 * 1024
 # after a power loss the file may be shorter or, on some filesystems, end in zeros: never accepted as
 # complete, because the final sha256 check runs over the bytes on disk's own running hash or the file.
 WRITE_BATCH_BYTES = 1024 * 1024
+# Hashes a PATCH's batches beside the thread writing them (AppendSession.write); a few threads serve
+# every upload in the process, each session's batches one at a time, in order.
+_hash_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload-hash")
+
+
+def _hash_chunks(hashers: list[Any], chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        for hasher in hashers:
+            hasher.update(chunk)
+
+
 _RUNNING_HASHES_MAX = 256
 CHECKSUM_ALGORITHMS = ("sha1", "sha256")  # tus checksum extension; sha1 is what tus clients send
 
@@ -331,27 +343,31 @@ class AppendSession:
         """
         descriptor = self._fd()
         batch_start = self.offset_bytes
+        if sum(len(chunk) for chunk in chunks) > self.remaining_bytes:
+            self.reject_oversize()
+        # The hashes run on another core while this thread writes (both release the GIL); write waits
+        # for them, so the hashers never see bytes out of order or bytes that were not written.
+        hashers = [hasher for hasher in (self._hasher, self._file_hasher) if hasher is not None]
+        hashing = _hash_pool.submit(_hash_chunks, hashers, chunks) if hashers else None
         try:
             for chunk in chunks:
-                if len(chunk) > self.remaining_bytes:
-                    self.reject_oversize()
                 view = memoryview(chunk)
                 while view:
                     count = os.write(descriptor, view)
                     view = view[count:]
                     self.written_bytes += count
-                if self._hasher is not None:
-                    self._hasher.update(chunk)
-                if self._file_hasher is not None:
-                    self._file_hasher.update(chunk)
             _start_writeback(descriptor, batch_start, self.offset_bytes - batch_start)
         except OSError as error:
+            if hashing is not None:
+                hashing.result()
             # Disk full (or a file size limit) part way: keep the bytes that reached the file.
             self._file_hasher = None  # it no longer matches the file: completion hashes from disk
             _truncate(descriptor, self.offset_bytes)
             if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
                 raise StorageFull(details={"offset_bytes": self.offset_bytes})
             raise
+        if hashing is not None:
+            hashing.result()
 
     def reject_oversize(self) -> None:
         """The body is longer than the rest of the upload: drop this request's bytes. Raises UploadTooLarge."""
