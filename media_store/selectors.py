@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from django.db import connection
+
 from media_store.access import photo_access
 from media_store.callers import Caller
 from media_store.errors import PhotoIntegrityError, PhotoNotFound, UploadNotFound
@@ -62,6 +64,33 @@ def photo_sha256s_stored(*, sha256s: Sequence[str]) -> set[str]:
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         stored.update(Photo.objects.filter(sha256__in=chunk).values_list("sha256", flat=True))
+    return stored
+
+
+def photo_sha256s_stored_for_link(*, sha256s: Sequence[str]) -> set[str]:
+    """Inside the transaction that links them: the digests among `sha256s` (lowercase) whose photo is
+    stored, each such Photo row locked FOR KEY SHARE until that transaction ends.
+
+    Whoever makes a photo referenced (a record's link, a notice's photo, a face search's probe) asks
+    here, so the retention cleanup - which locks the row FOR UPDATE, re-checks references, then
+    deletes it - cannot delete a photo under a link not yet committed: a cleanup that comes later
+    waits for the commit and then sees the link; one that got there first has deleted the row when
+    this lock is granted, and the digest is not returned (the photo is truthfully not stored).
+    KEY SHARE conflicts only with FOR UPDATE and DELETE: linkers never wait for each other, only for
+    a cleanup or a completion (both short). Rows are locked in sha256 order, one statement per 500,
+    and before the linker locks any link row (a completion locks the Photo, then the links).
+    On SQLite (no row locks; writing transactions begin IMMEDIATE, so they never overlap) a plain read.
+    """
+    if connection.vendor != "postgresql":
+        return photo_sha256s_stored(sha256s=sha256s)
+    wanted = sorted({s.lower() for s in sha256s})
+    table = connection.ops.quote_name(Photo._meta.db_table)
+    sql = f"SELECT sha256 FROM {table} WHERE sha256 = ANY(%s) ORDER BY sha256 FOR KEY SHARE"  # noqa: S608  # identifier only
+    stored: set[str] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(wanted), 500):
+            cursor.execute(sql, [wanted[start : start + 500]])
+            stored.update(row[0] for row in cursor.fetchall())
     return stored
 
 

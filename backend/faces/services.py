@@ -62,7 +62,7 @@ def face_search_start(
     after commit. Raises FaceSearchPurposeInvalid, ProbePhotoNotFound, RateLimited. Not idempotent:
     each call is a separate, audited search.
     """
-    from media_store.models import Upload
+    from media_store.selectors import photo_sha256s_stored_for_link
 
     case_reference = normalize_text(case_reference)
     if purpose not in SearchPurpose.values or not case_reference:
@@ -73,11 +73,14 @@ def face_search_start(
             details={"max_length": CASE_REFERENCE_MAX_CHARS},
         )
     sha256 = photo_sha256.lower()
-    # The probe must have been uploaded (completely) by a device of the officer's unit.
-    if not Upload.objects.filter(photo__sha256=sha256, device__unit_id=device.unit_id).exists():
+    if not _probe_uploaded(sha256=sha256, device=device):
         raise ProbePhotoNotFound()
     _rate_check(officer=officer)
     with sync_transaction() as writer:
+        # Lock the probe's Photo until commit, then check again: the retention cleanup cannot delete
+        # it under the search, and if it did so since the check above, the probe is gone.
+        if not photo_sha256s_stored_for_link(sha256s=[sha256]) or not _probe_uploaded(sha256=sha256, device=device):
+            raise ProbePhotoNotFound()
         search = FaceSearch.objects.create(
             device=device, officer=officer, purpose=purpose, case_reference=case_reference, probe_sha256=sha256
         )
@@ -100,6 +103,13 @@ def face_search_start(
         search_id = search.id
         transaction.on_commit(lambda: _enqueue(search_id))
     return search
+
+
+def _probe_uploaded(*, sha256: str, device: Device) -> bool:
+    """The probe must have been uploaded (completely) by a device of the officer's unit."""
+    from media_store.models import Upload
+
+    return Upload.objects.filter(photo__sha256=sha256, device__unit_id=device.unit_id).exists()
 
 
 def _enqueue(search_id: UUID) -> None:

@@ -972,11 +972,14 @@ def apply_photo(*, record_id: str, values: Mapping[str, Any], is_new: bool, acto
 def apply_photos(*, items: Sequence[ApplyItem], actor: WriteActor) -> list[AppliedRecord]:
     """`apply_photo` for a batch (see sync.registry.ApplyManyFunction)."""
     _require_distinct(items)
-    existing = _load_many(PhotoLink, [item.record_id for item in items if not item.is_new])
     new_values = [item.values for item in items if item.is_new]
-    persons = _person_scopes_by_id(values.get("record_id") for values in new_values)
     digests = [v["sha256"].lower() for v in new_values if isinstance(v.get("sha256"), str)]
-    prefetched = (persons, photo_blobs_stored(sha256s=digests) if digests else set())
+    # The Photos first (locked until commit, in one statement ordered by sha256), then the links:
+    # the lock order of an upload's completion.
+    stored = photo_blobs_stored(sha256s=digests) if digests else set()
+    existing = _load_many(PhotoLink, [item.record_id for item in items if not item.is_new])
+    persons = _person_scopes_by_id(values.get("record_id") for values in new_values)
+    prefetched = (persons, stored)
     created: list[PhotoLink] = []
     edits: list[tuple[PhotoLink, set[str]]] = []
     photos: list[PhotoLink] = []
@@ -1077,22 +1080,17 @@ def archive_photo(*, record_id: str, actor: WriteActor) -> AppliedRecord | None:
 
 
 def photo_blob_is_stored(*, sha256: str) -> bool:
-    """Whether media_store already holds the blob (a row pushed after its upload)."""
-    from media_store.errors import PhotoNotFound
-    from media_store.selectors import photo_get_by_sha256
-
-    try:
-        photo_get_by_sha256(sha256=sha256)
-    except PhotoNotFound:
-        return False
-    return True
+    """Inside the transaction that links it: whether media_store holds the blob (a row pushed after
+    its upload). A stored Photo stays locked until that transaction ends, so the retention cleanup
+    cannot delete it under the link (see media_store.selectors.photo_sha256s_stored_for_link)."""
+    return sha256.lower() in photo_blobs_stored(sha256s=[sha256])
 
 
 def photo_blobs_stored(*, sha256s: Sequence[str]) -> set[str]:
-    """`photo_blob_is_stored` for many digests in one query: those media_store holds."""
-    from media_store.selectors import photo_sha256s_stored
+    """`photo_blob_is_stored` for many digests, locked in one statement per 500: those media_store holds."""
+    from media_store.selectors import photo_sha256s_stored_for_link
 
-    return photo_sha256s_stored(sha256s=sha256s)
+    return photo_sha256s_stored_for_link(sha256s=sha256s)
 
 
 def photo_links_mark_uploaded(*, sha256: str) -> int:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from backend.registry import sync_tables as st
+from backend.registry.models import PhotoLink
 from media_store import services, tasks
 from media_store.models import Photo, PhotoBlobDeletion, Upload, UploadState
 from sync.writer import sync_transaction
@@ -404,3 +405,271 @@ def test_postgres_an_upload_linking_to_a_photo_the_cleanup_is_deleting_waits_and
     upload = Upload.objects.get(state=UploadState.COMPLETE)
     assert upload.photo is not None and upload.photo.sha256 == old.sha256
     assert [path.exists() for path in stored_keys(upload.photo)] == [True, True, True]
+
+
+# --- a record linking a photo the cleanup is deleting (PostgreSQL: real row locks) -------------------
+
+
+def _pull_cursor(session: Any) -> int:
+    auth = {"Authorization": f"Bearer {session.access_token}"}
+    return int(Client().get("/api/v1/sync/pull?schema_version=1", headers=auth).json()["timestamp"])
+
+
+def _push_check_with_photo(session: Any, *, cursor: int, sha256: str, with_a_bad_record: bool) -> dict[str, Any]:
+    """A check and its photo pushed through the real endpoint. With a bad record the batch pass fails
+    and the push is applied record by record."""
+    from tests.registry.conftest import CAPTURED_AT_MS, check_values
+
+    client = Client(raise_request_exception=False)
+    auth = {"Authorization": f"Bearer {session.access_token}"}
+    check_id = str(uuid.uuid4())
+
+    def photo(sha: str) -> dict[str, Any]:
+        return {
+            "id": str(uuid.uuid4()),
+            "record_table": "checks",
+            "record_id": check_id,
+            "sha256": sha,
+            "captured_at": CAPTURED_AT_MS,
+            "kind": "subject",
+            "is_uploaded": False,
+            "_status": "created",
+        }
+
+    photos = [photo(sha256), *([photo("not-a-sha256")] if with_a_bad_record else [])]
+    changes = {
+        "checks": {"created": [{"id": check_id, **check_values(), "_status": "created"}], "updated": [], "deleted": []},
+        "photos": {"created": photos, "updated": [], "deleted": []},
+    }
+    response = client.post(
+        f"/api/v1/sync/push?last_pulled_at={cursor}",
+        data={"changes": changes},
+        content_type="application/json",
+        headers=auth,
+    )
+    assert response.status_code == 200, response.content
+    rejected = response.json()["experimentalRejectedIds"]
+    assert rejected == ({"photos": [photos[1]["id"]]} if with_a_bad_record else {}), rejected
+    return photos[0]
+
+
+def _backends_waiting_for_a_lock() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # inside a transaction the view is a snapshot
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def _wait_until_waiting(count: int, *, threads: list[Any]) -> bool:
+    """Poll until `count` backends of this database wait for a lock (True) or a thread ended (False)."""
+    import time
+
+    deadline = time.monotonic() + 60  # a guard against a hang, not a timing assertion
+    while time.monotonic() < deadline:
+        if _backends_waiting_for_a_lock() >= count:
+            return True
+        if not all(thread.is_alive() for thread in threads):
+            return False
+        time.sleep(0.005)
+    raise AssertionError("neither waited for a lock nor ended")
+
+
+def _in_thread(target: Any, answers: list[Any]) -> Any:
+    import threading
+
+    from django.db import connections
+
+    def run() -> None:
+        try:
+            answers.append(target())
+        except BaseException as error:  # reported by the assertions
+            answers.append(error)
+        finally:
+            connections.close_all()
+
+    return threading.Thread(target=run)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("with_a_bad_record", [False, True], ids=["batch", "record_by_record"])
+def test_postgres_a_push_linking_a_photo_makes_the_cleanup_wait_and_see_the_link(with_a_bad_record: bool) -> None:
+    """The push has linked the photo (not committed yet) when the cleanup comes: the cleanup waits for
+    the push's lock on the Photo, then sees the committed link and keeps the photo and its bytes."""
+    from django.db import connection, transaction
+
+    from sync.models import SyncHead
+    from tests.registry.conftest import COMMUNE_A
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (FIELDSYNC_DATABASE_URL=postgres://...)")
+    session = make_device_session(
+        officer=make_officer(username="keeper", unit=make_unit(code="HK", communes=(COMMUNE_A,)))
+    )
+    old = stored_photo(session, seed=52, age_days=90)
+    cursor = _pull_cursor(session)
+    SyncHead.objects.get_or_create(pk=1)
+    pushed: list[Any] = []
+    cleaned: list[Any] = []
+    push = _in_thread(
+        lambda: _push_check_with_photo(session, cursor=cursor, sha256=old.sha256, with_a_bad_record=with_a_bad_record),
+        pushed,
+    )
+    cleanup = _in_thread(lambda: services.photos_unreferenced_delete(retention_days=30), cleaned)
+    with transaction.atomic():
+        # Holding the sync head, the push applies every record and then waits before its commit.
+        SyncHead.objects.select_for_update().get(pk=1)
+        push.start()
+        assert _wait_until_waiting(1, threads=[push]), pushed
+        cleanup.start()
+        cleanup_waited = _wait_until_waiting(2, threads=[push, cleanup])
+    push.join(timeout=60)
+    cleanup.join(timeout=60)
+
+    assert cleanup_waited, cleaned  # for the push's lock on the Photo
+    assert len(pushed) == 1 and isinstance(pushed[0], dict), pushed
+    assert len(cleaned) == 1 and (cleaned[0].deleted_count, cleaned[0].referenced_count) == (0, 1), cleaned
+    link = PhotoLink.objects.get(pk=pushed[0]["id"])
+    assert (link.sha256, link.is_uploaded) == (old.sha256, True)
+    assert Photo.objects.filter(sha256=old.sha256).exists()
+    assert [path.exists() for path in stored_keys(old)] == [True, True, True]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("with_a_bad_record", [False, True], ids=["batch", "record_by_record"])
+def test_postgres_a_push_linking_a_photo_the_cleanup_is_deleting_waits_and_links_it_not_uploaded(
+    settings: Any, with_a_bad_record: bool
+) -> None:
+    """The cleanup holds the Photo (found unreferenced) when the push links it: the push waits, then
+    finds it gone and links it truthfully as not uploaded (the device's upload will store it again)."""
+    from django.db import connection
+
+    from tests.media_store.racing_access import HookedPhotoAccess
+    from tests.registry.conftest import COMMUNE_A
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (FIELDSYNC_DATABASE_URL=postgres://...)")
+    settings.FIELDSYNC_PHOTO_ACCESS_CHECKER = "tests.media_store.racing_access.hooked_photo_access"
+    session = make_device_session(
+        officer=make_officer(username="keeper", unit=make_unit(code="HK", communes=(COMMUNE_A,)))
+    )
+    old = stored_photo(session, seed=53, age_days=90)
+    cursor = _pull_cursor(session)
+    pushed: list[Any] = []
+    push = _in_thread(
+        lambda: _push_check_with_photo(session, cursor=cursor, sha256=old.sha256, with_a_bad_record=with_a_bad_record),
+        pushed,
+    )
+    push_waited: list[bool] = []
+
+    def start_the_push_and_wait_until_it_waits_for_a_lock() -> None:
+        push.start()
+        push_waited.append(_wait_until_waiting(1, threads=[push]))
+
+    HookedPhotoAccess.inside_delete = start_the_push_and_wait_until_it_waits_for_a_lock
+    try:
+        result = services.photos_unreferenced_delete(retention_days=30)
+    finally:
+        HookedPhotoAccess.inside_delete = None
+    push.join(timeout=60)
+
+    assert push_waited == [True], pushed  # for the cleanup's lock on the Photo
+    assert len(pushed) == 1 and isinstance(pushed[0], dict), pushed
+    assert (result.deleted_count, result.referenced_count) == (1, 0)
+    assert not Photo.objects.filter(sha256=old.sha256).exists()
+    assert [path.exists() for path in stored_keys(old)] == [False, False, False]
+    link = PhotoLink.objects.get(pk=pushed[0]["id"])
+    assert (link.sha256, link.is_uploaded) == (old.sha256, False)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgres_a_face_search_starting_on_a_photo_makes_the_cleanup_wait_and_see_its_probe() -> None:
+    from django.db import connection, transaction
+
+    from backend.faces.models import FaceSearch
+    from backend.faces.services import face_search_start
+    from sync.models import SyncHead
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (FIELDSYNC_DATABASE_URL=postgres://...)")
+    officer = make_officer(username="keeper", unit=make_unit(code="HK"))
+    session = make_device_session(officer=officer)
+    old = stored_photo(session, seed=54, age_days=90)
+    SyncHead.objects.get_or_create(pk=1)
+    started: list[Any] = []
+    cleaned: list[Any] = []
+    search = _in_thread(
+        lambda: face_search_start(
+            device=session.device,
+            officer=officer,
+            photo_sha256=old.sha256,
+            purpose="border_check",
+            case_reference="K-1",
+        ),
+        started,
+    )
+    cleanup = _in_thread(lambda: services.photos_unreferenced_delete(retention_days=30), cleaned)
+    with transaction.atomic():
+        SyncHead.objects.select_for_update().get(pk=1)  # the search waits before its commit
+        search.start()
+        assert _wait_until_waiting(1, threads=[search]), started
+        cleanup.start()
+        cleanup_waited = _wait_until_waiting(2, threads=[search, cleanup])
+    search.join(timeout=60)
+    cleanup.join(timeout=60)
+
+    assert cleanup_waited, cleaned  # for the search's lock on the Photo
+    assert len(started) == 1 and isinstance(started[0], FaceSearch), started
+    assert len(cleaned) == 1 and (cleaned[0].deleted_count, cleaned[0].referenced_count) == (0, 1), cleaned
+    assert [path.exists() for path in stored_keys(old)] == [True, True, True]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgres_a_face_search_starting_on_a_photo_the_cleanup_is_deleting_finds_no_probe(settings: Any) -> None:
+    from django.db import connection
+
+    from backend.faces.domain_errors import ProbePhotoNotFound
+    from backend.faces.models import FaceSearch
+    from backend.faces.services import face_search_start
+    from tests.media_store.racing_access import HookedPhotoAccess
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (FIELDSYNC_DATABASE_URL=postgres://...)")
+    settings.FIELDSYNC_PHOTO_ACCESS_CHECKER = "tests.media_store.racing_access.hooked_photo_access"
+    officer = make_officer(username="keeper", unit=make_unit(code="HK"))
+    session = make_device_session(officer=officer)
+    old = stored_photo(session, seed=55, age_days=90)
+    started: list[Any] = []
+    search = _in_thread(
+        lambda: face_search_start(
+            device=session.device,
+            officer=officer,
+            photo_sha256=old.sha256,
+            purpose="border_check",
+            case_reference="K-2",
+        ),
+        started,
+    )
+    search_waited: list[bool] = []
+
+    def start_the_search_and_wait_until_it_waits_for_a_lock() -> None:
+        search.start()
+        search_waited.append(_wait_until_waiting(1, threads=[search]))
+
+    HookedPhotoAccess.inside_delete = start_the_search_and_wait_until_it_waits_for_a_lock
+    try:
+        result = services.photos_unreferenced_delete(retention_days=30)
+    finally:
+        HookedPhotoAccess.inside_delete = None
+    search.join(timeout=60)
+
+    assert search_waited == [True], started  # for the cleanup's lock on the Photo
+    assert len(started) == 1 and isinstance(started[0], ProbePhotoNotFound), started
+    assert (result.deleted_count, FaceSearch.objects.count()) == (1, 0)
