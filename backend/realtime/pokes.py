@@ -15,14 +15,22 @@ logger = logging.getLogger(__name__)
 
 
 def send_to_groups(groups: list[str], message: dict[str, Any]) -> None:
+    """Send `message` to each group in turn, in one `async_to_sync` call: each call starts an event
+    loop in a new thread (≈0.6 ms), and a push of person edits across a province pokes ~65 scope
+    groups (measured: 7 % of such a push, bench/sync_push.py --profile). A failed send is logged and
+    the next group still gets its poke."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not groups:
         return
-    for group in groups:
-        try:
-            async_to_sync(layer.group_send)(group, message)
-        except Exception:  # a poke is a hint: a lost one is recovered by the next pull
-            logger.warning("poke to %s failed", group, exc_info=True)
+
+    async def send_each() -> None:
+        for group in groups:
+            try:
+                await layer.group_send(group, message)
+            except Exception:  # a poke is a hint: a lost one is recovered by the next pull
+                logger.warning("poke to %s failed", group, exc_info=True)
+
+    async_to_sync(send_each)()
 
 
 def on_changes_committed(sender: Any, seq: int, scope_keys: frozenset[str], **kwargs: Any) -> None:

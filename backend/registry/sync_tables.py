@@ -28,7 +28,7 @@ import orjson
 from django.db import models
 from django.utils import timezone
 
-from backend.core.bulk import bulk_update_fields
+from backend.core.bulk import bulk_update_fields, parse_uuid
 from backend.core.text import exact_key, normalize_multiline_text, normalize_name, normalize_text, search_key
 from backend.registry import scopes
 from backend.registry.communes import is_known_commune
@@ -499,7 +499,7 @@ def _reject(message: str, **details: Any) -> RecordRejected:
 
 def _uuid_or_none(value: Any) -> uuid.UUID | None:
     try:
-        return uuid.UUID(str(value))
+        return parse_uuid(value) if isinstance(value, str) else uuid.UUID(str(value))
     except (TypeError, ValueError):
         return None
 
@@ -853,6 +853,7 @@ def apply_drug_use_record(
     return AppliedRecord(payload=serialize_drug_use_record(record), scope_key=scope_of_drug_use_record(record))
 
 
+_CHECK_DEVICE_COLUMNS = frozenset(c.name for c in CHECK_COLUMNS if c.policy is not SERVER)
 _CHECK_TEXT_LIMITS = {"personal_id_number_seen": 20, "full_name_seen": 200, "location_text": 300, "notes": 20_000}
 
 
@@ -905,11 +906,16 @@ def _actor_device(actor: WriteActor) -> uuid.UUID | None:
     return _uuid_or_none(actor.device_id)
 
 
+@functools.cache
+def _attnames(model: type[Model]) -> frozenset[str]:
+    return frozenset(f.attname for f in model._meta.concrete_fields)
+
+
 def _new_instance(model: type[Model], values: Mapping[str, Any]) -> Model:
     """`model(**values)` (by attname; every other field its default), through Django's positional
     constructor: 5x less CPU than keyword arguments (measured for a Check: 29 vs 5.6 us)."""
     fields = model._meta.concrete_fields
-    unknown = set(values) - {f.attname for f in fields}
+    unknown = values.keys() - _attnames(model)
     if unknown:
         raise TypeError(f"{model.__name__} has no fields {sorted(unknown)}")
     return model(*[values[f.attname] if f.attname in values else f.get_default() for f in fields])
@@ -923,10 +929,7 @@ def _check_edit(
     actor: WriteActor,
     persons: Mapping[uuid.UUID, str] | None,
 ) -> set[str]:
-    if is_new:
-        names = {c.name for c in CHECK_COLUMNS if c.policy is not SERVER}
-    else:
-        names = set(values) & {c.name for c in CHECK_COLUMNS if c.policy is not SERVER}
+    names = _CHECK_DEVICE_COLUMNS if is_new else _CHECK_DEVICE_COLUMNS.intersection(values)
     changed: set[str] = set()
     for name in names:
         if name == "person_id":

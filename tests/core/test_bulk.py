@@ -6,8 +6,9 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection, models
 
-from backend.core.bulk import bulk_update_fields
+from backend.core.bulk import bulk_update_fields, db_prep_save
 from backend.registry.models import Check, Person
 from sync.models import SyncRow
 from tests.conftest import make_unit
@@ -68,3 +69,36 @@ def test_bulk_update_fields_writes_a_foreign_key_by_its_field_name_on_a_uuid_key
 
     stored = {c.pk: (c.person_id, c.notes) for c in Check.objects.all()}
     assert stored == {checks[0].pk: (person.pk, "một"), checks[1].pk: (None, "")}
+
+
+class _UpperCaseField(models.CharField):  # type: ignore[type-arg]
+    """A subclass that transforms what it stores: db_prep_save must not skip it."""
+
+    def get_prep_value(self, value: object) -> object:
+        return str(value).upper()
+
+
+def test_db_prep_save_gives_what_get_db_prep_save_gives_for_every_field_and_kind_of_value() -> None:
+    from django.apps import apps
+
+    samples: list[object] = ["", "text", "Hà Nội", 0, 7, -3, 2**40, True, False, None, 1.5, uuid.uuid4()]
+    samples.append(datetime(2026, 12, 4, tzinfo=UTC))
+    checked = 0
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            prep = db_prep_save(field, connection)
+            for value in samples:
+                try:
+                    expected = field.get_db_prep_save(value, connection)
+                except Exception as exc:
+                    with pytest.raises(type(exc)):
+                        prep(value)
+                    continue
+                got = prep(value)
+                assert type(got) is type(expected), (model.__name__, field.name, value)
+                assert repr(got) == repr(expected), (model.__name__, field.name, value)
+                checked += 1
+    assert checked > 1000
+    upper = _UpperCaseField(max_length=5)
+    upper.set_attributes_from_name("upper")
+    assert db_prep_save(upper, connection)("abc") == "ABC"

@@ -170,3 +170,36 @@ def test_a_bad_record_after_a_conflict_rolls_back_the_batch_pass_and_nothing_is_
     pushed_seq = SyncRow.objects.get(record_id="n3").seq
     assert SyncRow.objects.get(record_id="n2").seq == pushed_seq
     assert DevicePushLog.objects.filter(device=phone.device).count() == 3
+
+
+def test_the_push_log_lookup_is_served_by_the_record_key_not_by_all_of_the_devices_entries() -> None:
+    """The lookup names the whole key of devicepushlog_record (device, table, record ids): by device
+    and record ids alone PostgreSQL reads every entry the device ever logged."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    from sync.bulk import upsert_push_logs
+
+    phone = Phone("p1")
+    phone.pull()
+    phone.push(changes(created=[note(f"n{i}") for i in range(5)]))
+    phone.pull()
+    log = DevicePushLog.objects.get(device=phone.device, record_id="n0")
+    # A device with a long history: 5,000 earlier entries (of another table), and fresh statistics.
+    upsert_push_logs([(phone.device.pk, "other", f"old{i}", "0" * 64, log.seq, log.checkpoint_id) for i in range(5000)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE sync_devicepushlog")
+
+    with CaptureQueriesContext(connection) as queries:
+        phone.push(changes(created=[note("n9")], updated=[{**note("n1"), "_status": "updated", "_changed": "title"}]))
+    lookup = [q["sql"] for q in queries.captured_queries if 'FROM "sync_devicepushlog"' in q["sql"]]
+    assert len(lookup) == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # as on a table of millions of entries
+        cursor.execute("EXPLAIN (FORMAT JSON) " + lookup[0])
+        plan = cursor.fetchone()[0][0]["Plan"]
+        cursor.execute("RESET enable_seqscan")
+    assert plan["Index Name"] == "devicepushlog_record", plan
+    assert '"table"' in plan["Index Cond"] and "record_id" in plan["Index Cond"], plan
