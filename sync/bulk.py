@@ -20,6 +20,8 @@ from typing import Any
 from django.db import connection, models
 from django.utils import timezone
 
+from backend.core.bulk import array_element_type
+
 _PLAIN_FIELDS = (
     models.CharField,
     models.TextField,
@@ -143,7 +145,7 @@ def upsert_push_logs(rows: Sequence[tuple[Any, str, str, str, int, int]]) -> Non
         if connection.vendor == "postgresql":
             # One array per column: six parameters, whatever the number of rows (psycopg parses a
             # statement of more than 50 parameters anew on every execution).
-            types = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+            types = ", ".join(f"%s::{array_element_type(f, connection)}[]" for f in fields)
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM UNNEST({types}) {conflict}",  # noqa: S608
                 [[convert_device(row[0]) for row in rows], *([row[i] for row in rows] for i in range(1, len(names)))],
