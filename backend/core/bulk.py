@@ -27,7 +27,7 @@ class InList(models.Lookup):  # type: ignore[type-arg]
 
     psycopg parses a statement of more than 50 parameters anew on every execution (its statement
     cache stops there): an `IN` of 500 ids cost more client CPU than the query took on the server.
-    The values are prepared by the field, as for `__in`; an empty list matches nothing.
+    The values are prepared by the field, as for `__in`; None is ignored; an empty list matches nothing.
     """
 
     lookup_name = "in_list"
@@ -36,7 +36,9 @@ class InList(models.Lookup):  # type: ignore[type-arg]
     def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, tuple[Any, ...]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         field = self.lhs.output_field
-        values = [field.get_db_prep_value(value, connection, prepared=False) for value in self.rhs]
+        # None is dropped, as `__in` drops it: `x IN (NULL, ...)` is never false, so `exclude` of a
+        # list with None would keep no row.
+        values = [field.get_db_prep_value(value, connection, prepared=False) for value in self.rhs if value is not None]
         if not values:
             raise EmptyResultSet
         if connection.vendor == "postgresql":
