@@ -20,7 +20,7 @@ from typing import Any
 from django.db import connection, models
 from django.utils import timezone
 
-from backend.core.bulk import db_prep_save, parse_uuid, server_bound_cursor
+from backend.core.bulk import array_element_type, db_prep_save, parse_uuid, server_bound_cursor
 
 _PLAIN_FIELDS = (
     models.CharField,
@@ -151,7 +151,7 @@ def upsert_push_logs(rows: Sequence[tuple[Any, str, str, str, int, int]]) -> Non
         # One array per column: six parameters, whatever the number of rows (psycopg parses a
         # statement of more than 50 parameters anew on every execution), sent in binary (`%b`, a
         # server-bound cursor): quoting 3,000 values into array literals cost a regex per value.
-        types = ", ".join(f"%b::{f.db_type(connection)}[]" for f in fields)
+        types = ", ".join(f"%b::{array_element_type(f, connection)}[]" for f in fields)
         with server_bound_cursor(connection) as cursor:
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM UNNEST({types}) {conflict}",  # noqa: S608

@@ -83,7 +83,30 @@ def quarantine_admit(*, device: Device, items: list[QuarantinedRecord]) -> list[
 
 
 def _canonical(payload: object) -> bytes:
-    return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    """The payload's content, equal for a payload as pushed and as read back from its JSON column.
+
+    PostgreSQL's jsonb stores numbers as numerics and gives back an integral one (1e16, 1.8e308)
+    as an integer, beyond 64 bits too (which orjson refuses): numbers are compared by value, an
+    integral float within 64 bits as the integer, a larger integer as the double it was pushed as.
+    """
+    return orjson.dumps(_numbers_by_value(payload), option=orjson.OPT_SORT_KEYS)
+
+
+_INT64_MIN, _INT64_END = -(2**63), 2**63
+
+
+def _numbers_by_value(value: object) -> object:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and _INT64_MIN <= value < _INT64_END else value
+    if isinstance(value, int):
+        return value if _INT64_MIN <= value < _INT64_END else float(value)
+    if isinstance(value, dict):
+        return {key: _numbers_by_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_numbers_by_value(item) for item in value]
+    return value
 
 
 def _is_held_edit(item: QuarantinedRecord) -> bool:

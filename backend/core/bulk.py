@@ -10,10 +10,11 @@ per column (`UNNEST`), elsewhere from a VALUES list (SQLite >= 3.33).
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Final
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, models, router
@@ -40,7 +41,7 @@ class InList(models.Lookup):  # type: ignore[type-arg]
 
     psycopg parses a statement of more than 50 parameters anew on every execution (its statement
     cache stops there): an `IN` of 500 ids cost more client CPU than the query took on the server.
-    The values are prepared by the field, as for `__in`; an empty list matches nothing.
+    The values are prepared by the field, as for `__in`; None is ignored; an empty list matches nothing.
     """
 
     lookup_name = "in_list"
@@ -49,12 +50,27 @@ class InList(models.Lookup):  # type: ignore[type-arg]
     def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, tuple[Any, ...]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         field = self.lhs.output_field
-        values = [field.get_db_prep_value(value, connection, prepared=False) for value in self.rhs]
+        # None is dropped, as `__in` drops it: `x IN (NULL, ...)` is never false, so `exclude` of a
+        # list with None would keep no row.
+        values = [field.get_db_prep_value(value, connection, prepared=False) for value in self.rhs if value is not None]
         if not values:
             raise EmptyResultSet
         if connection.vendor == "postgresql":
             return f"{lhs} = ANY(%s)", (*lhs_params, values)
         return f"{lhs} IN ({', '.join(['%s'] * len(values))})", (*lhs_params, *values)
+
+
+_TYPE_MODIFIER: Final[re.Pattern[str]] = re.compile(r"\s*\([^)]*\)")
+
+
+def array_element_type(field: models.Field[Any, Any], connection: BaseDatabaseWrapper) -> str:
+    """The element type of the array a column's values are sent in: the column's type without its
+    modifier (`varchar(300)` -> `varchar`, `numeric(9, 2)` -> `numeric`). An explicit cast to
+    varchar(n) truncates silently (and to numeric(p, s) rounds): the values must reach the column as
+    they are, so that its assignment refuses an overlong value (DataError) as an UPDATE by `save` does."""
+    db_type = field.db_type(connection)
+    assert db_type is not None
+    return _TYPE_MODIFIER.sub("", db_type)
 
 
 @contextmanager
@@ -139,7 +155,7 @@ def bulk_update_fields(instances: Sequence[models.Model], fields: Sequence[str],
         # One array per column (psycopg parses a statement of more than 50 parameters anew on every
         # execution: for 500 rows of 9 fields that cost more than the UPDATE itself), sent in binary
         # (`%b`, bound by the server): quoting arrays of JSON texts into SQL literals cost as much again.
-        arrays = ", ".join(f"%b::{c.db_type(connection)}[]" for c in columns)
+        arrays = ", ".join(f"%b::{array_element_type(c, connection)}[]" for c in columns)
         sql = f"UPDATE {table} SET {assignments} FROM UNNEST({arrays}) AS v({names}) WHERE {join}"  # noqa: S608
         prep_pk = db_prep_save(pk, connection)
         preps = [(target.attname, db_prep_save(target, connection)) for target in concrete]

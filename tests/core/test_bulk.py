@@ -102,3 +102,35 @@ def test_db_prep_save_gives_what_get_db_prep_save_gives_for_every_field_and_kind
     upper = _UpperCaseField(max_length=5)
     upper.set_attributes_from_name("upper")
     assert db_prep_save(upper, connection)("abc") == "ABC"
+
+
+def test_bulk_update_fields_refuses_a_value_too_long_for_its_column_as_save_does_never_truncating_it() -> None:
+    """PostgreSQL truncates a value silently on an explicit cast to varchar(n) (and rounds on numeric(p, s)):
+    the values must reach the column as they are, so that an overlong one fails the UPDATE as in `save`."""
+    from django.db import DataError, transaction
+
+    unit = make_unit(code="U1", communes=("20215",))
+    checks = [
+        Check.objects.create(unit=unit, captured_at=datetime(2025, 1, 1, tzinfo=UTC), purpose="OTHER", result="NO_HIT")
+        for _ in range(2)
+    ]
+    overlong = "y" * 400  # location_text is varchar(300)
+    checks[0].location_text = overlong
+    try:
+        with transaction.atomic():
+            checks[0].save(update_fields=["location_text"])
+            transaction.set_rollback(True)
+        save_refused = False
+    except DataError:
+        save_refused = True
+
+    try:
+        with transaction.atomic():
+            bulk_update_fields(checks, ["location_text"])
+        bulk_refused = False
+    except DataError:
+        bulk_refused = True
+
+    assert bulk_refused == save_refused
+    stored = Check.objects.get(pk=checks[0].pk).location_text
+    assert stored == ("" if save_refused else overlong)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import orjson
+import pytest
+
 from backend.core.text import json_make_storable, normalize_text, text_make_storable
 
 
@@ -41,3 +44,35 @@ def test_storable_parsing_walks_the_value_only_when_it_can_carry_nul_or_a_surrog
         assert json_loads_storable(sample) == expected
         assert json_loads_storable(sample.encode()) == expected
     assert json_loads_storable(samples[0]) == {"id": ["ab", "\ufffd", 1.5, None, True, {"ok": "Nguyễn"}]}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # json.loads reads bytes with "surrogatepass": a surrogate encoded straight into UTF-8 (ED A0 80,
+        # what a buggy client or a cut CESU-8 string sends) parses to a lone surrogate without any escape.
+        pytest.param(b'{"id": "a\xed\xa0\x80b", "k\xed\xb0\x80": 1}', id="utf8-encoded-surrogates"),
+        # json.loads also reads UTF-16 and UTF-32 bodies: their escapes are not the bytes \u0000.
+        pytest.param('{"n": "a\\u0000b", "s": "\\ud800"}'.encode("utf-16-le"), id="utf16le-escapes"),
+        pytest.param('{"n": "a\\u0000b", "s": "\\ud800"}'.encode("utf-16"), id="utf16-bom-escapes"),
+        pytest.param('{"n": "a\\u0000b", "s": "\\ud800"}'.encode("utf-32-be"), id="utf32be-escapes"),
+        pytest.param('{"n": "a\\u0000b"}'.encode("utf-8-sig"), id="utf8-bom-escapes"),
+    ],
+)
+def test_storable_parsing_of_bytes_makes_every_string_storable_whatever_the_encoding(body: bytes) -> None:
+    import json
+
+    from backend.core.text import json_loads_storable
+
+    parsed = json_loads_storable(body)
+
+    assert parsed == json_make_storable(json.loads(body))
+    assert "\x00" not in repr(parsed)
+    text = orjson.dumps(parsed)  # refuses a surrogate
+    assert b"\\u0000" not in text
+
+
+def test_storable_parsing_of_text_with_a_raw_surrogate_replaces_it() -> None:
+    from backend.core.text import json_loads_storable
+
+    assert json_loads_storable('{"a\ud800": "x\udfffy"}') == {"a\ufffd": "x\ufffdy"}

@@ -173,3 +173,34 @@ def test_an_idempotency_key_that_is_not_1_to_128_visible_ascii_characters_is_a_4
     assert response.json()["code"] == "validation_error"
     assert response.json()["details"] == {"header": "Idempotency-Key", "max_length": 128}
     assert Check.objects.count() == 0
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-raw-surrogates", "utf-16-le", "utf-32"])
+def test_unstorable_text_without_a_utf8_escape_is_made_storable_and_rejected_or_applied_alone(encoding: str) -> None:
+    """NUL and lone surrogates reach the parser not only as the bytes `\\u0000` / `\\ud800`: a surrogate
+    encoded into UTF-8 (json.loads reads bytes with "surrogatepass"), or any escape in a UTF-16/32 body."""
+    phone = Phone()
+    good, damaged = check_record(notes="bình thường"), check_record(notes="NOTE")
+    bad_id = "ID"
+    changes = {"checks": {"created": [good, damaged]}, "persons": {"deleted": [bad_id]}}
+    text = orjson.dumps({"changes": changes}).decode()
+    if encoding == "utf-8-raw-surrogates":
+        body = text.encode().replace(b'"NOTE"', b'"6h \xed\xa0\xbd"').replace(b'"ID"', b'"\xed\xb0\x80a"')
+    else:
+        body = text.replace('"NOTE"', '"6h \\ud83d"').replace('"ID"', '"\\u0000\\udc00a"').encode(encoding)
+
+    response = phone.client.post(
+        f"/api/v1/sync/push?last_pulled_at={phone.cursor}",
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {phone.token}"},
+    )
+
+    assert response.status_code == 200, response.content
+    rejected = response.json()["experimentalRejectedIds"]
+    assert rejected == {"persons": ["\ufffda"]}
+    assert dict(Check.objects.values_list("id", "notes")) == {
+        uuid.UUID(good["id"]): "bình thường",
+        uuid.UUID(damaged["id"]): "6h \ufffd",
+    }
+    assert list(QuarantinedRecord.objects.values_list("table", "record_id")) == [("persons", "\ufffda")]

@@ -121,3 +121,19 @@ def test_postgres_racing_pushes_of_one_device_never_exceed_its_quarantine_cap(se
 
     assert sorted(answers) == [200, 200, 429, 429, 429, 429]
     assert QuarantinedRecord.objects.count() == 4
+
+
+@pytest.mark.parametrize(
+    "value",
+    [2**62, -(2**63), 1.7976931348623157e308, -1e300, 1e20, 1e16, 1e-7, 0.30000000000000004, 21.0, 'ư\u0301 \\ "'],
+)
+def test_a_rejected_record_pushed_again_with_any_json_number_is_kept_once(value: Any) -> None:
+    """PostgreSQL's jsonb gives numbers back in its own spelling (1e16 and 1.8e308 as integers): the
+    record pushed again must still be recognised as the one held, and never be a 500."""
+    phone = Phone()
+    rejected = check_record(purpose="NOT_A_PURPOSE", latitude=value, extra={"value": value, "list": [value]})
+
+    answers = [phone.push({"checks": {"created": [rejected]}}) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [200, 200, 200], answers[-1].content
+    assert QuarantinedRecord.objects.count() == 1

@@ -140,3 +140,23 @@ def test_in_list_matches_what_in_matches_for_uuid_keys_and_text_and_nothing_for_
         r.record_id for r in SyncRow.objects.filter(last_writer_device_id__in=devices)
     )
     assert list(SyncRow.objects.filter(record_id__in_list=[])) == []
+
+
+def test_in_list_ignores_none_as_in_does_so_that_exclude_keeps_the_other_rows() -> None:
+    """`x IN (NULL, 'a')` is NULL, never false, for any x but 'a' (and so is `x = ANY('{NULL,a}')`):
+    `__in` drops None from its values; `__in_list` must too, or `exclude` drops every row."""
+    ids = ["NULL", "null", "", "a", "b"]
+    bulk_insert(SyncRow, [_sync_row(i) for i in ids])
+    rows = SyncRow.objects.filter(table=T)
+
+    for values in ([None, "a"], [None], [None, "NULL", None]):
+        expected = sorted(rows.exclude(record_id__in=values).values_list("record_id", flat=True))
+        assert sorted(rows.exclude(record_id__in_list=values).values_list("record_id", flat=True)) == expected
+        matched = sorted(rows.filter(record_id__in=values).values_list("record_id", flat=True))
+        assert sorted(rows.filter(record_id__in_list=values).values_list("record_id", flat=True)) == matched
+    assert sorted(rows.exclude(record_id__in_list=[None, "a"]).values_list("record_id", flat=True)) == [
+        "",
+        "NULL",
+        "b",
+        "null",
+    ]
