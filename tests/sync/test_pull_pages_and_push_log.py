@@ -172,6 +172,7 @@ def test_a_bad_record_after_a_conflict_rolls_back_the_batch_pass_and_nothing_is_
     assert DevicePushLog.objects.filter(device=phone.device).count() == 3
 
 
+@pytest.mark.postgres
 def test_the_push_log_lookup_is_served_by_the_record_key_not_by_all_of_the_devices_entries() -> None:
     """The lookup names the whole key of devicepushlog_record (device, table, record ids): by device
     and record ids alone PostgreSQL reads every entry the device ever logged."""
