@@ -577,11 +577,7 @@ def upload_complete(*, upload_id: UUID, file_sha256: str | None = None) -> Photo
             except (UploadChecksumMismatch, ImageRejected) as error:
                 _upload_fail(upload=upload, error=error)
                 raise
-            storage.save_file(key=blob_key(sha256=checked.sha256), source=part)
-            for derivative in checked.derivatives:
-                storage.save_file(
-                    key=derivative_key(sha256=checked.sha256, kind=derivative.kind), source=derivative.path
-                )
+            _store_checked(checked, original=part, storage=storage)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
 
@@ -633,6 +629,14 @@ def _photo_lock_for_link(*, sha256: str, checked: CheckedImage | None, device_id
     if not all(storage.exists(key=key) for key in _photo_keys(photo)):
         raise _PhotoBytesGone(sha256)
     return photo, True
+
+
+def _store_checked(checked: CheckedImage, *, original: Path, storage: Any | None = None) -> None:
+    """Save a checked image's original bytes and its derivatives under their content-addressed keys."""
+    storage = storage or media_storage()
+    storage.save_file(key=blob_key(sha256=checked.sha256), source=original)
+    for derivative in checked.derivatives:
+        storage.save_file(key=derivative_key(sha256=checked.sha256, kind=derivative.kind), source=derivative.path)
 
 
 def _photo_keys(photo: Photo) -> list[str]:
@@ -832,12 +836,7 @@ def photo_ingest_bytes(*, data: bytes, source: str) -> Photo:
             original = work_dir / "original"
             original.write_bytes(data)
             checked = inspect_and_derive(original, out_dir=work_dir, max_bytes=settings.FIELDSYNC_UPLOAD_MAX_BYTES)
-            storage = media_storage()
-            storage.save_file(key=blob_key(sha256=checked.sha256), source=original)
-            for derivative in checked.derivatives:
-                storage.save_file(
-                    key=derivative_key(sha256=checked.sha256, kind=derivative.kind), source=derivative.path
-                )
+            _store_checked(checked, original=original)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
         try:

@@ -228,16 +228,7 @@ class SyncWriter:
         if to_update:
             bulk_update_fields(
                 to_update,
-                [
-                    "seq",
-                    "created_seq",
-                    "changed_at",
-                    "scope_key",
-                    "is_deleted",
-                    "payload_json",
-                    "field_versions",
-                    "last_writer_device_id",
-                ],
+                list(_NEW_ROW_FIELDS[2:]),  # every field but the key (table, record_id)
                 batch_size=500,
             )
         if exits:
