@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from functools import cache
 from typing import Any
@@ -39,6 +39,7 @@ from backend.registry.bulk import bulk_insert
 from backend.registry.communes import PROVINCE_CODE, commune_codes
 from backend.registry.models import (
     AdminCodeVersion,
+    CriminalRecord,
     DatePrecision,
     DrugRecordStatus,
     ManagementStatus,
@@ -231,7 +232,16 @@ def _home_for(person: Person, address: Mapping[str, Any]) -> Residence:
     )
 
 
-def _stage_tree(writer: SyncWriter, person: Person, *, changed: Sequence[str] | None) -> None:
+def _stage_tree(
+    writer: SyncWriter,
+    person: Person,
+    *,
+    changed: Sequence[str] | None,
+    residences: Iterable[Residence] | None = None,
+    criminal_records: Iterable[CriminalRecord] | None = None,
+    photos: Iterable[PhotoLink] | None = None,
+) -> None:
+    """Stage a person and everything synced under it; a bulk caller passes what it already holds."""
     scope = st.scope_of_person(person)
     writer.stage(
         table=st.PERSONS,
@@ -241,7 +251,7 @@ def _stage_tree(writer: SyncWriter, person: Person, *, changed: Sequence[str] | 
         changed_fields=changed,
         writer=WRITER,
     )
-    for residence in person.residences.all():
+    for residence in person.residences.all() if residences is None else residences:
         writer.stage(
             table=st.RESIDENCES,
             record_id=str(residence.id),
@@ -249,7 +259,7 @@ def _stage_tree(writer: SyncWriter, person: Person, *, changed: Sequence[str] | 
             scope_key=st.scope_of_residence(residence, person=person),
             writer=WRITER,
         )
-    for record in person.criminal_records.all():
+    for record in person.criminal_records.all() if criminal_records is None else criminal_records:
         writer.stage(
             table=st.CRIMINAL_RECORDS,
             record_id=str(record.id),
@@ -257,7 +267,9 @@ def _stage_tree(writer: SyncWriter, person: Person, *, changed: Sequence[str] | 
             scope_key=st.scope_of_criminal_record(record, person=person),
             writer=WRITER,
         )
-    for photo in PhotoLink.objects.filter(record_table=st.PERSONS, record_id=str(person.id)):
+    if photos is None:
+        photos = PhotoLink.objects.filter(record_table=st.PERSONS, record_id=str(person.id))
+    for photo in photos:
         writer.stage(
             table=st.PHOTOS, record_id=str(photo.id), payload=st.serialize_photo(photo), scope_key=scope, writer=WRITER
         )
@@ -333,30 +345,10 @@ def persons_create_many(
     for start in range(0, len(ids), 500):
         for photo in PhotoLink.objects.filter(record_table=st.PERSONS, record_id__in=ids[start : start + 500]):
             photos[photo.record_id].append(photo)
-    for person, home in accepted:
-        scope = st.scope_of_person(person)
-        writer.stage(
-            table=st.PERSONS,
-            record_id=str(person.id),
-            payload=st.serialize_person(person),
-            scope_key=scope,
-            writer=WRITER,
+    for person, home in accepted:  # new persons: their home is their only residence, no records yet
+        _stage_tree(
+            writer, person, changed=None, residences=[home], criminal_records=[], photos=photos.get(str(person.id), [])
         )
-        writer.stage(
-            table=st.RESIDENCES,
-            record_id=str(home.id),
-            payload=st.serialize_residence(home),
-            scope_key=st.scope_of_residence(home, person=person),
-            writer=WRITER,
-        )
-        for photo in photos.get(str(person.id), []):
-            writer.stage(
-                table=st.PHOTOS,
-                record_id=str(photo.id),
-                payload=st.serialize_photo(photo),
-                scope_key=scope,
-                writer=WRITER,
-            )
     return refused
 
 
