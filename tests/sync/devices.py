@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import orjson
 from django.test import Client
 
 from mobile_contract.client import FieldsyncClient
@@ -86,3 +87,25 @@ class Device(FieldsyncClient):
             pages.append(body)
             if not body.get("has_more"):
                 return pages
+
+
+class EndpointPhone:
+    """A device driving the sync endpoints with raw bodies (no reference client): one initial pull on
+    creation, then `push(changes)` against that cursor; the answer is Django's test response."""
+
+    def __init__(self, *, username: str, unit: Any, label: str = "phone") -> None:
+        session = make_device_session(officer=make_officer(username=username, unit=unit), label=label)
+        self.unit = unit
+        self.token, self.device_id = session.access_token, str(session.device.pk)
+        self.client = Client(raise_request_exception=False)
+        pulled = self.client.get("/api/v1/sync/pull", headers={"Authorization": f"Bearer {self.token}"})
+        assert pulled.status_code == 200, pulled.content
+        self.cursor = pulled.json()["timestamp"]
+
+    def push(self, changes: dict[str, Any]) -> Any:
+        return self.client.post(
+            f"/api/v1/sync/push?last_pulled_at={self.cursor}",
+            data=orjson.dumps({"changes": changes}),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {self.token}"},
+        )

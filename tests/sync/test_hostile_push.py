@@ -9,35 +9,22 @@ from typing import Any
 
 import orjson
 import pytest
-from django.test import Client
 
 from backend.accounts.models import Unit
 from backend.registry.models import Check
 from sync import registry
 from sync.models import QuarantinedRecord, SyncRow
 from sync.registry import AppliedRecord, Column, ColumnType, SyncedTable, WriteActor
-from tests.conftest import make_device_session, make_officer, make_unit
+from tests.conftest import make_unit
 from tests.registry.conftest import COMMUNE_A, check_values
+from tests.sync.devices import EndpointPhone
 
 pytestmark = pytest.mark.django_db
 
 
-class Phone:
+class Phone(EndpointPhone):
     def __init__(self) -> None:
-        self.unit = make_unit(code="UA", communes=(COMMUNE_A,))
-        self.token = make_device_session(officer=make_officer(username="patrol.a", unit=self.unit)).access_token
-        self.client = Client(raise_request_exception=False)
-        pulled = self.client.get("/api/v1/sync/pull", headers={"Authorization": f"Bearer {self.token}"})
-        assert pulled.status_code == 200, pulled.content
-        self.cursor = pulled.json()["timestamp"]
-
-    def push(self, changes: dict[str, Any]) -> Any:
-        return self.client.post(
-            f"/api/v1/sync/push?last_pulled_at={self.cursor}",
-            data=orjson.dumps({"changes": changes}),
-            content_type="application/json",
-            headers={"Authorization": f"Bearer {self.token}"},
-        )
+        super().__init__(username="patrol.a", unit=make_unit(code="UA", communes=(COMMUNE_A,)))
 
 
 def check_record(record_id: str | None = None, **overrides: Any) -> dict[str, Any]:

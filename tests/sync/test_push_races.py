@@ -11,13 +11,13 @@ from typing import Any
 import orjson
 import pytest
 from django.db import connection, connections
-from django.test import Client
 
 from backend.registry.models import Check
 from backend.registry.sync_tables import serialize_check
 from sync.models import SyncRow
-from tests.conftest import make_device_session, make_officer, make_unit
+from tests.conftest import make_unit
 from tests.registry.conftest import COMMUNE_A, check_values
+from tests.sync.devices import EndpointPhone
 
 DEVICES = 4
 RECORDS = 40
@@ -28,23 +28,8 @@ def _record(record_id: str, status: str, **overrides: Any) -> dict[str, Any]:
     return {"id": record_id, **check_values(**overrides), "_status": status, "_changed": changed}
 
 
-class _Phone:
-    def __init__(self, index: int, unit: Any) -> None:
-        officer = make_officer(username=f"patrol.{index}", unit=unit)
-        session = make_device_session(officer=officer, label=f"phone {index}")
-        self.token, self.device_id = session.access_token, str(session.device.pk)
-        self.client = Client(raise_request_exception=False)
-        pulled = self.client.get("/api/v1/sync/pull", headers={"Authorization": f"Bearer {self.token}"})
-        assert pulled.status_code == 200, pulled.content
-        self.cursor = pulled.json()["timestamp"]
-
-    def push(self, changes: dict[str, Any]) -> Any:
-        return self.client.post(
-            f"/api/v1/sync/push?last_pulled_at={self.cursor}",
-            data=orjson.dumps({"changes": changes}),
-            content_type="application/json",
-            headers={"Authorization": f"Bearer {self.token}"},
-        )
+def _phone(index: int, unit: Any) -> EndpointPhone:
+    return EndpointPhone(username=f"patrol.{index}", unit=unit, label=f"phone {index}")
 
 
 @pytest.mark.postgres
@@ -54,10 +39,10 @@ def test_postgres_racing_pushes_over_the_same_rows_lose_no_change_and_write_no_s
         pytest.skip("needs PostgreSQL (FIELDSYNC_DATABASE_URL=postgres://...)")
     unit = make_unit(code="UA", communes=(COMMUNE_A,))
     ids = [str(uuid.uuid4()) for _ in range(RECORDS)]
-    first = _Phone(DEVICES, unit)  # the creator, not one of the racers
+    first = _phone(DEVICES, unit)  # the creator, not one of the racers
     created = first.push({"checks": {"created": [_record(i, "created", notes="base") for i in ids]}})
     assert created.status_code == 200 and created.json()["rejections"] == [], created.content
-    phones = [_Phone(k, unit) for k in range(DEVICES)]  # each pulled the checks: its cursor is after them
+    phones = [_phone(k, unit) for k in range(DEVICES)]  # each pulled the checks: its cursor is after them
     start = threading.Barrier(DEVICES)
     answers: dict[tuple[int, int], Any] = {}
     bad_ids: list[str] = []
