@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import errno
 import fcntl
 import hashlib
@@ -32,7 +31,7 @@ import shutil
 import tempfile
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -63,6 +62,7 @@ from media_store.errors import (
 from media_store.imaging import CheckedImage, inspect_and_derive
 from media_store.imaging import file_sha256 as imaging_file_sha256
 from media_store.models import Photo, PhotoBlobDeletion, Upload, UploadState
+from media_store.part_file import DIRECT_ALIGN_BYTES, Chunks, Lane, PartWriter
 from media_store.signals import photo_stored
 from media_store.storage import blob_key, derivative_key, media_storage, uploads_folder
 from mobile_contract.errors import ErrorCode
@@ -76,12 +76,16 @@ BODY_CHUNK_BYTES = 256 * 1024
 # after a power loss the file may be shorter or, on some filesystems, end in zeros: never accepted as
 # complete, because the final sha256 check runs over the bytes on disk's own running hash or the file.
 WRITE_BATCH_BYTES = 1024 * 1024
-# Hashes a PATCH's batches beside the thread writing them (AppendSession.write); a few threads serve
-# every upload in the process, each session's batches one at a time, in order.
+# Batches a PATCH may have queued (written and hashed while the next arrive: about this many MiB per
+# PATCH in memory). With fewer, the receiving thread waits for the disk or the hash more often.
+PIPELINE_BATCHES = 4
+# Write and hash a PATCH's batches beside each other and beside the request's thread (AppendSession.submit);
+# a few threads serve every upload in the process, each session's batches one at a time, in order.
+_write_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload-write")
 _hash_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload-hash")
 
 
-def _hash_chunks(hashers: list[Any], chunks: list[bytes]) -> None:
+def _hash_chunks(hashers: list[Any], chunks: Chunks) -> None:
     for chunk in chunks:
         for hasher in hashers:
             hasher.update(chunk)
@@ -305,27 +309,38 @@ def upload_append_read(*, session: AppendSession, body: BodySource) -> AppendRes
 class AppendSession:
     """One PATCH writing to an upload's .part file, holding its exclusive lock until `close()`.
 
-    The file descriptor carries the `flock`; every exit path must call `close()` (it is idempotent).
-    `write` appends whole chunks (a "batch": the caller decides how many bytes it gathers per call);
-    `upload_append_finish` fsyncs them before the offset is acknowledged. On a full disk the file is
-    cut back to the bytes written and StorageFull is raised; the bytes before that stay (they are a
-    correct prefix of the upload). Besides the PATCH's own Upload-Checksum it keeps the running
-    sha256 of the whole file when this process saw every byte before (see `_RunningHashes`).
+    The file descriptor carries the `flock`; every exit path must call `close()` (it is idempotent and
+    waits for the writes still queued). `submit` queues a batch of body chunks: it is written at the
+    next offset (`part_file.PartWriter`) and hashed, in order, on worker threads, while the caller goes
+    on receiving; `write` is the same, waiting for it. `upload_append_finish` waits for every batch and
+    fsyncs them before the offset is acknowledged. On a full disk the file is cut back to the bytes
+    written and StorageFull is raised; the bytes before that stay (they are a correct prefix of the
+    upload). Besides the PATCH's own Upload-Checksum it keeps the running sha256 of the whole file when
+    this process saw every byte before (see `_RunningHashes`).
     """
 
-    def __init__(self, *, upload: Upload, descriptor: int, start_bytes: int, checksum: DeclaredChecksum | None) -> None:
+    def __init__(
+        self, *, upload: Upload, descriptor: int, path: Path, start_bytes: int, checksum: DeclaredChecksum | None
+    ) -> None:
         self.upload = upload
         self.descriptor: int | None = descriptor
         self.start_bytes = start_bytes
         self.limit_bytes = upload.length_bytes - start_bytes
-        self.written_bytes = 0
         self.checksum = checksum
         self._hasher = hashlib.new(checksum.algorithm) if checksum else None
         self._file_hasher: Any | None = _running_hashes.take(upload_id=upload.id, offset_bytes=start_bytes)
+        self._writer = PartWriter(descriptor=descriptor, path=path, start_bytes=start_bytes, pool=_write_pool)
+        self._hashes = Lane(_hash_pool)
+
+    @property
+    def written_bytes(self) -> int:
+        """Bytes of this PATCH in the file so far."""
+        return self._writer.written_bytes
 
     @property
     def remaining_bytes(self) -> int:
-        return self.limit_bytes - self.written_bytes
+        """Bytes the upload can still take after the batches submitted so far."""
+        return self.limit_bytes - self._writer.submitted_bytes
 
     @property
     def offset_bytes(self) -> int:
@@ -336,50 +351,66 @@ class AppendSession:
             raise RuntimeError("append session already closed")
         return self.descriptor
 
-    def write(self, chunks: list[bytes]) -> None:
-        """Append `chunks` (in order). Raises UploadTooLarge past the upload's length, StorageFull.
+    def bytes_past_alignment(self, batch_bytes: int) -> int:
+        """How many of the last `batch_bytes` a batch submitted next would put past the file's last
+        aligned offset (`part_file.DIRECT_ALIGN_BYTES`): a batch without them is all written directly."""
+        return (self.start_bytes + self._writer.submitted_bytes + batch_bytes) % DIRECT_ALIGN_BYTES
 
-        Thread-safe against nothing: one caller at a time (the ASGI route awaits each write).
+    def submit(self, chunks: Chunks) -> list[Future[None]]:
+        """Queue `chunks` (in order) to be written and hashed; returns the Futures to wait for, in order.
+
+        They raise StorageFull (the file cut back to the bytes written before the failure; every later
+        batch is dropped). The caller checks `remaining_bytes` first: a batch past the upload's length
+        is `reject_oversize`d once every earlier one has ended. One caller at a time.
         """
-        descriptor = self._fd()
-        batch_start = self.offset_bytes
-        if sum(len(chunk) for chunk in chunks) > self.remaining_bytes:
-            self.reject_oversize()
-        # The hashes run on another core while this thread writes (both release the GIL); write waits
-        # for them, so the hashers never see bytes out of order or bytes that were not written.
+        self._fd()
         hashers = [hasher for hasher in (self._hasher, self._file_hasher) if hasher is not None]
-        hashing = _hash_pool.submit(_hash_chunks, hashers, chunks) if hashers else None
-        try:
-            for chunk in chunks:
-                view = memoryview(chunk)
-                while view:
-                    count = os.write(descriptor, view)
-                    view = view[count:]
-                    self.written_bytes += count
-            _start_writeback(descriptor, batch_start, self.offset_bytes - batch_start)
-        except OSError as error:
-            if hashing is not None:
-                hashing.result()
-            # Disk full (or a file size limit) part way: keep the bytes that reached the file.
-            self._file_hasher = None  # it no longer matches the file: completion hashes from disk
-            _truncate(descriptor, self.offset_bytes)
-            if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                raise StorageFull(details={"offset_bytes": self.offset_bytes})
-            raise
-        if hashing is not None:
-            hashing.result()
+        futures = [self._writer.submit(chunks, on_error=self._write_failed)]
+        if hashers:
+            futures.append(self._hashes.submit(partial(_hash_chunks, hashers, chunks)))
+        return futures
+
+    def write(self, chunks: Chunks) -> None:
+        """Append `chunks` and wait for them. Raises UploadTooLarge past the upload's length, StorageFull."""
+        if sum(len(chunk) for chunk in chunks) > self.remaining_bytes:
+            self.wait()
+            self.reject_oversize()
+        for future in self.submit(chunks):
+            future.result()
+
+    def wait(self) -> None:
+        """Block until every submitted batch has been written and hashed (or failed)."""
+        self._writer.wait()
+        self._hashes.wait()
+
+    def _write_failed(self, error: OSError) -> BaseException:
+        """On the writing thread, at the first failed write: keep the bytes that reached the file."""
+        self._file_hasher = None  # it no longer matches the file: completion hashes from disk
+        _truncate(self._fd(), self.offset_bytes)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return StorageFull(details={"offset_bytes": self.offset_bytes})
+        return error
+
+    def raise_if_failed(self) -> None:
+        """After `wait`: the write error that ended this PATCH's writes, if any."""
+        if self._writer.failure is not None:
+            raise self._writer.failure
 
     def reject_oversize(self) -> None:
-        """The body is longer than the rest of the upload: drop this request's bytes. Raises UploadTooLarge."""
+        """The body is longer than the rest of the upload: drop this request's bytes. Raises UploadTooLarge.
+
+        Only once every submitted batch has ended (`wait`)."""
         self._file_hasher = None
         _truncate(self._fd(), self.start_bytes)
-        self.written_bytes = 0
+        self._writer.written_bytes = 0
         raise UploadTooLarge(
             "The body is longer than the rest of the upload.", details={"remaining_bytes": self.limit_bytes}
         )
 
     def close(self) -> None:
         if self.descriptor is not None:
+            self._writer.close()  # waits for the queued writes
+            self._hashes.wait()
             os.close(self.descriptor)  # releases the flock
             self.descriptor = None
 
@@ -423,7 +454,7 @@ def upload_append_begin(
     except BaseException:
         os.close(descriptor)
         raise
-    return AppendSession(upload=upload, descriptor=descriptor, start_bytes=on_disk_bytes, checksum=checksum)
+    return AppendSession(upload=upload, descriptor=descriptor, path=path, start_bytes=on_disk_bytes, checksum=checksum)
 
 
 def upload_append_finish(*, session: AppendSession, is_body_cut: bool = False) -> AppendResult:
@@ -437,6 +468,8 @@ def upload_append_finish(*, session: AppendSession, is_body_cut: bool = False) -
     """
     try:
         descriptor = session._fd()
+        session.wait()
+        session.raise_if_failed()
         checksum = session.checksum
         hasher = session._hasher
         if checksum is not None and hasher is not None and hasher.digest() != checksum.digest:
@@ -484,18 +517,6 @@ def _has_more(body: BodySource) -> bool:
         return bool(body.read(1))
     except OSError:
         return False
-
-
-def _start_writeback(descriptor: int, offset: int, length: int) -> None:
-    """Ask the kernel to start writing a just-written range to disk, without waiting for it.
-
-    Linux starts asynchronous writeback of the range's dirty pages on POSIX_FADV_DONTNEED (pages
-    still dirty are kept in the cache), so the fsync at the end of the PATCH has little left to do
-    instead of flushing the whole body at once. A hint only: elsewhere it may do nothing.
-    """
-    if length > 0 and hasattr(os, "posix_fadvise"):
-        with contextlib.suppress(OSError):
-            os.posix_fadvise(descriptor, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def _truncate(descriptor: int, size: int) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from uuid import UUID
@@ -109,15 +110,33 @@ async def _patch(scope: Scope, receive: Receive, send: Send, *, upload_id: UUID)
 async def _receive_into(session: services.AppendSession, receive: Receive) -> bool:
     """Append the body to the session as it arrives. Returns True if the client left before its end.
 
-    Batches of about WRITE_BATCH_BYTES are written in a worker thread while the next batch is being
-    received (at most one write in flight, so the writes stay in order and memory stays bounded at
-    about two batches). Every write has finished when this returns or raises, so the caller may close
-    the session's file descriptor.
+    Batches of about WRITE_BATCH_BYTES are submitted to the session (written and hashed on worker
+    threads, in order) while the next ones are received; at most PIPELINE_BATCHES are queued, so
+    memory stays bounded. Every write has ended when this returns or raises, so the caller may finish
+    or close the session.
     """
-    batch: list[bytes] = []
+    batch: list[bytes | memoryview] = []
     batch_bytes = 0
     is_body_cut = False
-    in_flight: asyncio.Future[None] | None = None
+    queued: deque[list[asyncio.Future[None]]] = deque()  # per batch: its write, then its hash
+
+    async def submit(chunks: list[bytes | memoryview]) -> None:
+        if sum(len(chunk) for chunk in chunks) > session.remaining_bytes:
+            await drain()
+            session.reject_oversize()
+        while len(queued) >= services.PIPELINE_BATCHES:
+            await oldest()  # raises the write's error (full disk) here
+        queued.append([asyncio.wrap_future(future) for future in session.submit(chunks)])
+
+    async def oldest() -> None:
+        for future in queued[0]:
+            await future
+        queued.popleft()
+
+    async def drain() -> None:
+        while queued:
+            await oldest()
+
     try:
         while True:
             message = await receive()
@@ -129,24 +148,30 @@ async def _receive_into(session: services.AppendSession, receive: Receive) -> bo
                 batch.append(chunk)
                 batch_bytes += len(chunk)
             has_more = bool(message.get("more_body", False))
-            if batch_bytes >= services.WRITE_BATCH_BYTES or (batch and not has_more):
-                if in_flight is not None:
-                    await in_flight  # raises the write's error (full disk, oversize) here
-                in_flight = asyncio.ensure_future(asyncio.to_thread(session.write, batch))
+            if batch_bytes >= services.WRITE_BATCH_BYTES and has_more:
+                # End the batch on an aligned file offset (the rest starts the next one), so that the
+                # whole batch can go to the disk directly (part_file).
+                carry = session.bytes_past_alignment(batch_bytes)
+                last = memoryview(batch[-1])
+                if carry < len(last):
+                    batch[-1] = last[: len(last) - carry]
+                    await submit(batch)
+                    batch, batch_bytes = ([last[len(last) - carry :]], carry) if carry else ([], 0)
+            elif batch and not has_more:
+                await submit(batch)
                 batch, batch_bytes = [], 0
             if not has_more:
                 break
-        if in_flight is not None:
-            await in_flight
-            in_flight = None
         if batch:  # the client left: keep what arrived before it did
-            await asyncio.to_thread(session.write, batch)
+            await submit(batch)
+        await drain()
     finally:
-        if in_flight is not None and not in_flight.done():
-            # Leaving on an error or a cancellation: let the thread finish with the descriptor first.
-            await asyncio.shield(asyncio.wait([in_flight]))
-        if in_flight is not None and in_flight.done() and not in_flight.cancelled():
-            in_flight.exception()  # retrieved: the error that matters is already propagating
+        if queued:
+            # Leaving on an error or a cancellation: let the threads finish with the descriptor first.
+            await asyncio.shield(asyncio.to_thread(session.wait))
+            for future in (future for futures in queued for future in futures):
+                if future.done() and not future.cancelled():
+                    future.exception()  # retrieved: the error that matters is already propagating
     if is_body_cut:
         logger.info(
             "tus PATCH cut by the client: upload %s kept %d bytes of this request",

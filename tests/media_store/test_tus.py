@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.http import http_date
 from PIL import Image
 
-from media_store import services
+from media_store import part_file, services
 from media_store.models import Photo, Upload, UploadState
 from media_store.signals import photo_stored
 from tests.conftest import make_device_session, make_officer, make_unit
@@ -280,32 +280,40 @@ def test_a_second_writer_on_the_same_upload_gets_423(client: Client, session: An
     assert part_path(location).stat().st_size == 0
 
 
+@pytest.mark.parametrize(
+    "budget_bytes",
+    [
+        pytest.param(70_000, id="cut_mid_page"),  # direct writes of it are refused (EINVAL): ordinary ones
+        pytest.param(17 * 4096, id="cut_on_a_page"),  # a direct write accepted short, as a filling disk does
+    ],
+)
 def test_disk_full_mid_patch_keeps_the_whole_bytes_and_the_upload_resumes(
-    client: Client, session: Any, monkeypatch: pytest.MonkeyPatch
+    client: Client, session: Any, monkeypatch: pytest.MonkeyPatch, budget_bytes: int
 ) -> None:
     data = photo_bytes()
+    assert len(data) > 3 * budget_bytes
     location = create_upload(client, session, data)
-    real_write = os.write
-    budget = {"bytes": 70_000}
+    real_pwrite = os.pwrite
+    budget = {"bytes": budget_bytes}
 
-    def write_until_full(descriptor: int, payload: Any) -> int:
+    def write_until_full(descriptor: int, payload: Any, offset: int) -> int:
         if budget["bytes"] <= 0:
             raise OSError(errno.ENOSPC, "No space left on device")
-        count = real_write(descriptor, bytes(payload[: budget["bytes"]]))
+        count = real_pwrite(descriptor, memoryview(payload)[: budget["bytes"]], offset)
         budget["bytes"] -= count
         return count
 
-    monkeypatch.setattr(services.os, "write", write_until_full)
+    monkeypatch.setattr(part_file.os, "pwrite", write_until_full)
     response = patch(client, session, location, data, 0)
     monkeypatch.undo()
 
     assert response.status_code == 507
     assert envelope(response)["code"] == "upload_storage_full"
-    assert envelope(response)["details"] == {"offset_bytes": 70_000}
-    assert part_path(location).read_bytes() == data[:70_000]
-    assert head(client, session, location)["Upload-Offset"] == "70000"
+    assert envelope(response)["details"] == {"offset_bytes": budget_bytes}
+    assert part_path(location).read_bytes() == data[:budget_bytes]
+    assert head(client, session, location)["Upload-Offset"] == str(budget_bytes)
     assert Photo.objects.count() == 0
-    assert patch(client, session, location, data[70_000:], 70_000).status_code == 204
+    assert patch(client, session, location, data[budget_bytes:], budget_bytes).status_code == 204
     assert Photo.objects.get().sha256 == sha256_hex(data)
 
 

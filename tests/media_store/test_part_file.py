@@ -1,0 +1,179 @@
+"""The .part file writer: batches written in order off the caller's thread, aligned bytes by direct I/O."""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from media_store import part_file
+from media_store.errors import StorageFull
+from media_store.part_file import Lane, PartWriter
+
+
+@pytest.fixture
+def pool() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        yield executor
+
+
+def open_part(tmp_path: Path, prefix: bytes = b"") -> tuple[Path, int]:
+    path = tmp_path / "upload.part"
+    path.write_bytes(prefix)
+    return path, os.open(path, os.O_RDWR)
+
+
+def batches(data: bytes, seed: int) -> list[list[bytes | memoryview]]:
+    """`data` cut into batches of 1 to 5 chunks of assorted sizes: tiny, unaligned, empty, over 1 MiB."""
+    rng = random.Random(seed)
+    sizes = [0, 1, 7, 4095, 4096, 4097, 65_536, 262_144, 1_048_576 + 3, 2_500_000]
+    result: list[list[bytes | memoryview]] = []
+    position = 0
+    while position < len(data):
+        batch: list[bytes | memoryview] = []
+        for _ in range(rng.randint(1, 5)):
+            size = rng.choice(sizes)
+            piece = data[position : position + size]
+            batch.append(memoryview(piece) if rng.random() < 0.3 else piece)
+            position += len(piece)
+        result.append(batch)
+    return result
+
+
+@pytest.mark.parametrize("start_bytes", [0, 4096, 12_345], ids=["start_0", "start_aligned", "start_unaligned"])
+def test_batches_submitted_without_waiting_land_in_order_and_aligned_bytes_go_direct(
+    tmp_path: Path, pool: ThreadPoolExecutor, start_bytes: int
+) -> None:
+    prefix = os.urandom(start_bytes)
+    data = os.urandom(9 * 1024 * 1024 + 777)
+    path, descriptor = open_part(tmp_path, prefix)
+    writer = PartWriter(descriptor=descriptor, path=path, start_bytes=start_bytes, pool=pool)
+    try:
+        assert writer.is_direct  # ext4 and tmpfs here take O_DIRECT: the fast path is the one tested
+        futures = [writer.submit(batch, on_error=lambda error: error) for batch in batches(data, seed=start_bytes)]
+        for future in futures:
+            future.result()
+        assert writer.is_direct  # every aligned write was accepted directly
+        assert writer.written_bytes == writer.submitted_bytes == len(data)
+    finally:
+        writer.close()
+        os.close(descriptor)
+    assert path.read_bytes() == prefix + data
+
+
+def test_a_filesystem_refusing_direct_writes_gets_ordinary_ones_with_the_same_bytes(
+    tmp_path: Path, pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, descriptor = open_part(tmp_path)
+    writer = PartWriter(descriptor=descriptor, path=path, start_bytes=0, pool=pool)
+    real_pwrite = os.pwrite
+    refused: list[int] = []
+
+    def pwrite(fd: int, data: memoryview, offset: int) -> int:
+        if fd != descriptor:
+            refused.append(offset)
+            raise OSError(errno.EINVAL, "Invalid argument")  # what a filesystem without direct I/O answers
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(part_file.os, "pwrite", pwrite)
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    try:
+        for batch in batches(data, seed=7):
+            writer.submit(batch, on_error=lambda error: error).result()
+        assert len(refused) == 1  # tried once, then ordinary writes for the rest of the session
+        assert not writer.is_direct
+    finally:
+        writer.close()
+        os.close(descriptor)
+    assert path.read_bytes() == data
+
+
+def test_after_a_failed_write_later_batches_are_not_written_and_raise_the_same_error(
+    tmp_path: Path, pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, descriptor = open_part(tmp_path)
+    writer = PartWriter(descriptor=descriptor, path=path, start_bytes=0, pool=pool)
+    real_pwrite = os.pwrite
+    budget = {"bytes": 2 * 1024 * 1024}
+
+    def pwrite(fd: int, data: memoryview, offset: int) -> int:
+        if budget["bytes"] <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        count = real_pwrite(fd, memoryview(data)[: budget["bytes"]], offset)
+        budget["bytes"] -= count
+        return count
+
+    failures: list[OSError] = []
+
+    def on_error(error: OSError) -> BaseException:
+        failures.append(error)
+        return StorageFull(details={"offset_bytes": writer.written_bytes})
+
+    monkeypatch.setattr(part_file.os, "pwrite", pwrite)
+    data = os.urandom(6 * 1024 * 1024)
+    megabyte = 1024 * 1024
+    futures = [
+        writer.submit([data[start : start + megabyte]], on_error=on_error) for start in range(0, len(data), megabyte)
+    ]
+    outcomes = []
+    for future in futures:
+        try:
+            future.result()
+            outcomes.append("written")
+        except StorageFull as error:
+            outcomes.append(error.details["offset_bytes"])
+    writer.close()
+    os.close(descriptor)
+    assert outcomes == ["written", "written", 2 * megabyte, 2 * megabyte, 2 * megabyte, 2 * megabyte]
+    assert len(failures) == 1 and failures[0].errno == errno.ENOSPC
+    assert writer.written_bytes == 2 * megabyte
+    assert path.read_bytes() == data[: 2 * megabyte]
+
+
+def test_a_lane_runs_its_calls_one_at_a_time_in_order_on_a_wide_pool() -> None:
+    log: list[int] = []
+    running = threading.Semaphore(1)
+    overlaps: list[int] = []
+
+    def call(index: int) -> None:
+        if not running.acquire(blocking=False):
+            overlaps.append(index)
+            return
+        try:
+            time.sleep(0.0005 * (index % 3))  # uneven durations: a later call would overtake if it could start
+            log.append(index)
+        finally:
+            running.release()
+
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        lane = Lane(executor)
+        futures = [lane.submit(partial(call, index)) for index in range(200)]
+        for future in futures:
+            future.result()
+    assert overlaps == []
+    assert log == list(range(200))
+
+
+def test_a_failing_call_does_not_stop_the_lane() -> None:
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        lane = Lane(executor)
+        ran: list[str] = []
+
+        def fail() -> None:
+            raise ValueError("first")
+
+        first = lane.submit(fail)
+        second = lane.submit(lambda: ran.append("second"))
+        second.result()
+        lane.wait()
+    with pytest.raises(ValueError, match="first"):
+        first.result()
+    assert ran == ["second"]
