@@ -35,6 +35,44 @@ _DIRECT_BUFFER_BYTES = 1024 * 1024
 Chunks = Sequence[bytes | memoryview]  # a batch of body chunks, in order
 
 
+class Batches:
+    """Gathers body chunks, as they arrive, into batches of at least `batch_bytes` that end on an aligned
+    file offset (the bytes past it start the next batch), so that a whole batch can be written directly.
+
+    `next_offset()`: the file offset the next batch will be written at.
+    """
+
+    def __init__(self, *, batch_bytes: int, next_offset: Callable[[], int]) -> None:
+        self._batch_bytes = batch_bytes
+        self._next_offset = next_offset
+        self._chunks: list[bytes | memoryview] = []
+        self._gathered = 0
+
+    @property
+    def gathered_bytes(self) -> int:
+        return self._gathered
+
+    def add(self, chunk: bytes) -> list[bytes | memoryview] | None:
+        """Gather `chunk`; returns a batch once there is one."""
+        if chunk:
+            self._chunks.append(chunk)
+            self._gathered += len(chunk)
+        if self._gathered < self._batch_bytes:
+            return None
+        carry = (self._next_offset() + self._gathered) % DIRECT_ALIGN_BYTES
+        last = memoryview(self._chunks[-1])
+        if carry >= len(last):
+            return None  # a small last chunk: the next ones complete the aligned end
+        batch = [*self._chunks[:-1], last[: len(last) - carry]]
+        self._chunks, self._gathered = ([last[len(last) - carry :]], carry) if carry else ([], 0)
+        return batch
+
+    def rest(self) -> list[bytes | memoryview] | None:
+        """The bytes gathered and not yet returned (the end of the body), if any."""
+        batch, self._chunks, self._gathered = self._chunks, [], 0
+        return batch or None
+
+
 class Lane:
     """Runs the calls submitted to it one at a time, in submission order, on a shared thread pool.
 

@@ -62,7 +62,7 @@ from media_store.errors import (
 from media_store.imaging import CheckedImage, inspect_and_derive
 from media_store.imaging import file_sha256 as imaging_file_sha256
 from media_store.models import Photo, PhotoBlobDeletion, Upload, UploadState
-from media_store.part_file import DIRECT_ALIGN_BYTES, Chunks, Lane, PartWriter
+from media_store.part_file import Chunks, Lane, PartWriter
 from media_store.signals import photo_stored
 from media_store.storage import blob_key, derivative_key, media_storage, uploads_folder
 from mobile_contract.errors import ErrorCode
@@ -351,10 +351,9 @@ class AppendSession:
             raise RuntimeError("append session already closed")
         return self.descriptor
 
-    def bytes_past_alignment(self, batch_bytes: int) -> int:
-        """How many of the last `batch_bytes` a batch submitted next would put past the file's last
-        aligned offset (`part_file.DIRECT_ALIGN_BYTES`): a batch without them is all written directly."""
-        return (self.start_bytes + self._writer.submitted_bytes + batch_bytes) % DIRECT_ALIGN_BYTES
+    def next_offset(self) -> int:
+        """The file offset the next submitted batch is written at."""
+        return self.start_bytes + self._writer.submitted_bytes
 
     def submit(self, chunks: Chunks) -> list[Future[None]]:
         """Queue `chunks` (in order) to be written and hashed; returns the Futures to wait for, in order.

@@ -37,6 +37,7 @@ from django.urls import Resolver404, resolve
 from backend.core.errors import DomainError
 from media_store import selectors, services, tus_views
 from media_store.callers import caller_from_request
+from media_store.part_file import Batches
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +116,7 @@ async def _receive_into(session: services.AppendSession, receive: Receive) -> bo
     memory stays bounded. Every write has ended when this returns or raises, so the caller may finish
     or close the session.
     """
-    batch: list[bytes | memoryview] = []
-    batch_bytes = 0
+    batches = Batches(batch_bytes=services.WRITE_BATCH_BYTES, next_offset=session.next_offset)
     is_body_cut = False
     queued: deque[list[asyncio.Future[None]]] = deque()  # per batch: its write, then its hash
 
@@ -143,26 +143,13 @@ async def _receive_into(session: services.AppendSession, receive: Receive) -> bo
             if message["type"] == "http.disconnect":
                 is_body_cut = True
                 break
-            chunk = message.get("body", b"")
-            if chunk:
-                batch.append(chunk)
-                batch_bytes += len(chunk)
-            has_more = bool(message.get("more_body", False))
-            if batch_bytes >= services.WRITE_BATCH_BYTES and has_more:
-                # End the batch on an aligned file offset (the rest starts the next one), so that the
-                # whole batch can go to the disk directly (part_file).
-                carry = session.bytes_past_alignment(batch_bytes)
-                last = memoryview(batch[-1])
-                if carry < len(last):
-                    batch[-1] = last[: len(last) - carry]
-                    await submit(batch)
-                    batch, batch_bytes = ([last[len(last) - carry :]], carry) if carry else ([], 0)
-            elif batch and not has_more:
+            batch = batches.add(message.get("body", b""))
+            if batch:
                 await submit(batch)
-                batch, batch_bytes = [], 0
-            if not has_more:
+            if not message.get("more_body", False):
                 break
-        if batch:  # the client left: keep what arrived before it did
+        batch = batches.rest()  # the end of the body, or what arrived before the client left
+        if batch:
             await submit(batch)
         await drain()
     finally:

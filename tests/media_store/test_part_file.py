@@ -16,7 +16,7 @@ import pytest
 
 from media_store import part_file
 from media_store.errors import StorageFull
-from media_store.part_file import Lane, PartWriter
+from media_store.part_file import DIRECT_ALIGN_BYTES, Batches, Lane, PartWriter
 
 
 @pytest.fixture
@@ -177,3 +177,24 @@ def test_a_failing_call_does_not_stop_the_lane() -> None:
     with pytest.raises(ValueError, match="first"):
         first.result()
     assert ran == ["second"]
+
+
+@pytest.mark.parametrize("start_bytes", [0, 12_345])
+def test_batches_end_on_aligned_offsets_and_keep_every_byte_in_order(start_bytes: int) -> None:
+    rng = random.Random(start_bytes)
+    chunks = [os.urandom(rng.choice([1, 4095, 4097, 65_536, 262_144, 300_001])) for _ in range(60)]
+    submitted = {"bytes": 0}
+    gathered = Batches(batch_bytes=1024 * 1024, next_offset=lambda: start_bytes + submitted["bytes"])
+    out: list[list[bytes | memoryview]] = []
+    for chunk in chunks:
+        batch = gathered.add(chunk)
+        if batch:
+            assert sum(len(piece) for piece in batch) >= 1024 * 1024 - DIRECT_ALIGN_BYTES
+            submitted["bytes"] += sum(len(piece) for piece in batch)
+            assert (start_bytes + submitted["bytes"]) % DIRECT_ALIGN_BYTES == 0
+            out.append(batch)
+    rest = gathered.rest()
+    assert rest and gathered.rest() is None
+    out.append(rest)
+    assert len(out) > 5
+    assert b"".join(bytes(piece) for batch in out for piece in batch) == b"".join(chunks)
