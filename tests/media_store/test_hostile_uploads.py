@@ -21,6 +21,7 @@ from django.conf import settings
 from django.test import Client
 from PIL import Image
 
+from media_store import services
 from media_store.models import Photo, Upload, UploadState
 from tests.conftest import make_device_session, make_officer, make_unit
 from tests.media_store.factories import blob_files, create_upload, envelope, head, part_path, patch
@@ -273,6 +274,7 @@ def test_crafted_upload_ends_in_a_stable_code_or_a_correct_photo(
         assert Photo.objects.count() == 0
         assert blob_files() == []
         assert not part_path(location).exists()
+        services.part_discards_wait()  # its bytes are deleted right after the answer
         assert list((Path(settings.MEDIA_ROOT) / "uploads").iterdir()) == []  # no work files left
         again = head(client, session, location)  # the phone asks again later: same answer, no retry loop
         assert (again.status_code, again["Fieldsync-Error-Code"]) == (expected.http_status, expected.code)

@@ -208,13 +208,15 @@ def test_sweep_removes_orphaned_part_files_and_stale_work_folders_but_keeps_fres
     (stale_work / "thumb.jpg").write_bytes(b"partial")
     fresh_work = uploads / ".derive-running-def"  # a completion running right now
     fresh_work.mkdir()
+    discarded = uploads / f"{services.DISCARD_PREFIX}{uuid.uuid4().hex}.part"  # the process died before deleting it
+    discarded.write_bytes(b"y" * 100)  # however recent: nothing reads a discarded file
     two_hours_ago = time.time() - 7200
     for path in (orphan, stale_work, stale_work / "thumb.jpg", live):
         os.utime(path, (two_hours_ago, two_hours_ago))
 
     result = services.uploads_sweep()
 
-    assert result.orphaned_count == 2
+    assert result.orphaned_count == 3
     assert sorted(p.name for p in uploads.iterdir()) == sorted([live.name, fresh_work.name])
     assert Upload.objects.count() == 1  # the live upload is untouched, however old its file
 
