@@ -13,6 +13,7 @@ import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,12 @@ from tests.conftest import make_device_session, make_officer, make_unit
 from tests.media_store.factories import blob_files, create_upload, envelope, head, part_path, patch
 from tests.media_store.test_imaging import (
     BLUE,
+    PROFILE_INKS,
     RED,
     WHITE,
     assert_clean_jpeg,
     close_to,
+    cmyk_icc_profile,
     encode,
     noisy_rgb,
     pixel,
@@ -56,6 +59,8 @@ class Accepted:
     display_pixels: tuple[tuple[tuple[int, int], tuple[int, int, int]], ...]
     flags: tuple[str, ...] = ()
     gps: tuple[float, float] | None = None
+    captured_at_recorded: str = ""  # as the device recorded it (ISO 8601)
+    captured_at: datetime | None = None  # the instant, only when the offset was recorded
 
 
 # --- the crafted files ---------------------------------------------------------------------------
@@ -76,9 +81,36 @@ def cmyk_jpeg() -> bytes:
     return encode(cmyk, "JPEG", quality=95)
 
 
+def cmyk_jpeg_with_icc_profile() -> bytes:
+    cmyk = Image.new("CMYK", (64, 64), (255, 0, 0, 0))  # cyan ink
+    cmyk.paste((0, 0, 0, 255), (32, 0, 64, 64))  # black ink on the right
+    return encode(cmyk, "JPEG", quality=95, icc_profile=cmyk_icc_profile())
+
+
 def png_16_bit_rgb() -> bytes:
     raw = (b"\x00" + struct.pack(">HHH", 0xFFFF, 0x8000, 0x0000) * 16) * 16
     return png_by_hand(width=16, height=16, bit_depth=16, color_type=2, idat=zlib.compress(raw))
+
+
+def png_16_bit_halves(*, color_type: int, left: bytes, right: bytes, extra_chunks: bytes = b"") -> bytes:
+    raw = (b"\x00" + left * 8 + right * 8) * 16
+    return png_by_hand(
+        width=16, height=16, bit_depth=16, color_type=color_type, idat=zlib.compress(raw), extra_chunks=extra_chunks
+    )
+
+
+def png_16_bit_grey() -> bytes:
+    # Pillow opens this as I;16 (our own scaling path): 40000 and 10000 of 65535, never clipped to white.
+    return png_16_bit_halves(color_type=0, left=struct.pack(">H", 40000), right=struct.pack(">H", 10000))
+
+
+def png_16_bit_rgba() -> bytes:
+    # Left opaque orange; right blue at alpha 0x8000 (half transparent) over white.
+    return png_16_bit_halves(
+        color_type=6,
+        left=struct.pack(">HHHH", 0xFFFF, 0x8000, 0, 0xFFFF),
+        right=struct.pack(">HHHH", 0, 0, 0xFFFF, 0x8000),
+    )
 
 
 def png_palette_with_transparency() -> bytes:
@@ -97,6 +129,12 @@ def heic_rotated() -> bytes:
     exif = Image.Exif()
     exif[0x0112] = 6
     return encode(red_left_blue_right(320, 160), "HEIF", quality=95, exif=exif.tobytes())
+
+
+def heic_two_images_primary_second() -> bytes:
+    # A red first image and a blue primary (the one a viewer shows), of different sizes.
+    first, primary = Image.new("RGB", (64, 48), RED), Image.new("RGB", (32, 40), BLUE)
+    return encode(first, "HEIF", save_all=True, append_images=[primary], primary_index=1, quality=95)
 
 
 def png_with_html_after_iend() -> bytes:
@@ -118,6 +156,38 @@ def avif_brand() -> bytes:
 
 def png_claiming_60000_squared() -> bytes:
     return png_by_hand(width=60000, height=60000, bit_depth=8, color_type=2, idat=zlib.compress(b"\x00" * 64))
+
+
+def jpeg_sof_claiming(width: int, height: int) -> bytes:
+    """A real 16x16 JPEG whose SOF0 header is rewritten to claim `width` x `height` (a tiny file)."""
+    data = bytearray(encode(Image.new("RGB", (16, 16), RED), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    assert struct.unpack(">HH", data[sof + 5 : sof + 9]) == (16, 16)  # SOF0: length, precision, height, width
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def webp_vp8_frame_claiming(width: int, height: int) -> bytes:
+    """A real 16x16 lossy WebP whose VP8 key-frame header is rewritten to claim `width` x `height`."""
+    data = bytearray(encode(Image.new("RGB", (16, 16), RED), "WEBP", quality=80))
+    assert data[12:16] == b"VP8 " and data[23:26] == b"\x9d\x01\x2a"  # frame tag, then the key-frame start code
+    data[26:30] = struct.pack("<HH", width, height)  # 14-bit sizes, scale bits 0
+    return bytes(data)
+
+
+def webp_vp8x_canvas_claiming(width: int, height: int, *, is_animated: bool) -> bytes:
+    """An extended WebP (VP8X) whose canvas claims `width` x `height` around one real 16x16 frame."""
+    vp8_chunk = encode(Image.new("RGB", (16, 16), RED), "WEBP", quality=80)[12:]
+    canvas = (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    chunks = b"VP8X" + struct.pack("<I", 10) + bytes([0x02 if is_animated else 0, 0, 0, 0]) + canvas
+    if is_animated:
+        chunks += b"ANIM" + struct.pack("<I", 6) + b"\x00" * 6  # background colour, loop count
+        frame = (0).to_bytes(6, "little") + (15).to_bytes(3, "little") * 2 + (100).to_bytes(3, "little") + b"\x00"
+        frame += vp8_chunk
+        chunks += b"ANMF" + struct.pack("<I", len(frame)) + frame + b"\x00" * (len(frame) & 1)
+    else:
+        chunks += vp8_chunk
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WEBP" + chunks
 
 
 def png_zlib_bomb() -> bytes:
@@ -145,7 +215,8 @@ def png_cut_mid_idat() -> bytes:
 
 def png_with_a_bad_crc() -> bytes:
     data = bytearray(encode(noisy_rgb(32, 32), "PNG"))
-    data[40] ^= 0xFF  # inside IDAT: its CRC no longer matches
+    assert data[37:41] == b"IDAT"  # the chunk after IHDR (signature 8 + IHDR 25 + its length field 4)
+    data[40] ^= 0xFF  # the last byte of IDAT's chunk type: the CRC (over type and data) no longer matches
     return bytes(data)
 
 
@@ -192,7 +263,7 @@ def png_1_bit() -> bytes:
 
 
 def png_with_oversized_text_chunk() -> bytes:
-    # A 4 GiB-claiming chunk length in a tiny file.
+    # A chunk length of 0x7FFFFFF0 (about 2 GiB, just under PNG's 2^31 - 1 limit) in a tiny file.
     good = encode(Image.new("RGB", (8, 8), RED), "PNG")
     lying = struct.pack(">I", 0x7FFFFFF0) + b"tEXt" + b"Comment\x00hi"
     return good[:33] + lying + png_chunk(b"IEND", b"")
@@ -202,10 +273,33 @@ CASES: list[tuple[str, Callable[[], bytes], Refused | Accepted]] = [
     (
         "jpeg_exif_orientation_6_with_gps",
         jpeg_rotated_with_gps,
-        Accepted("jpeg", (400, 800), (((200, 100), RED), ((200, 700), BLUE)), gps=(21 + 50 / 60 + 30 / 3600, 106.75)),
+        Accepted(
+            "jpeg",
+            (400, 800),
+            (((200, 100), RED), ((200, 700), BLUE)),
+            gps=(21 + 50 / 60 + 30 / 3600, 106.75),
+            captured_at_recorded="2025-08-14T06:05:04+07:00",
+            captured_at=datetime(2025, 8, 13, 23, 5, 4, tzinfo=UTC),
+        ),
     ),
     ("cmyk_jpeg", cmyk_jpeg, Accepted("jpeg", (64, 64), (((8, 32), (0, 255, 255)), ((56, 32), (0, 0, 0))))),
+    (
+        # Through the embedded profile: its inks, not the naive (0, 255, 255) and (0, 0, 0) of the case above.
+        "cmyk_jpeg_with_icc_profile",
+        cmyk_jpeg_with_icc_profile,
+        Accepted("jpeg", (64, 64), (((8, 32), PROFILE_INKS["c"]), ((56, 32), PROFILE_INKS["k"]))),
+    ),
     ("png_16_bit_rgb", png_16_bit_rgb, Accepted("png", (16, 16), (((8, 8), (255, 128, 0)),))),
+    (
+        "png_16_bit_grey",
+        png_16_bit_grey,
+        Accepted("png", (16, 16), (((3, 8), (156, 156, 156)), ((12, 8), (39, 39, 39)))),
+    ),
+    (
+        "png_16_bit_rgba",
+        png_16_bit_rgba,
+        Accepted("png", (16, 16), (((3, 8), (255, 128, 0)), ((12, 8), (127, 127, 255))), flags=("alpha_flattened",)),
+    ),
     (
         "png_palette_with_transparency",
         png_palette_with_transparency,
@@ -217,6 +311,11 @@ CASES: list[tuple[str, Callable[[], bytes], Refused | Accepted]] = [
         Accepted("webp", (48, 48), (((24, 24), RED),), flags=("animated_first_frame_only",)),
     ),
     ("heic_orientation_6", heic_rotated, Accepted("heif", (160, 320), (((80, 40), RED), ((80, 280), BLUE)))),
+    (
+        "heic_two_images_primary_second",
+        heic_two_images_primary_second,
+        Accepted("heif", (32, 40), (((16, 20), BLUE),), flags=("primary_image_only",)),
+    ),
     (
         "png_with_html_after_iend",
         png_with_html_after_iend,
@@ -234,6 +333,33 @@ CASES: list[tuple[str, Callable[[], bytes], Refused | Accepted]] = [
         Refused(422, "image_decompression_bomb", {"max_pixels": 40_000_000}),
     ),
     ("png_zlib_bomb_64_megapixels", png_zlib_bomb, Refused(422, "image_decompression_bomb", {"width": 8000})),
+    (
+        # Over Pillow's own guard too (2 x 89 Mpx): it fires inside Image.open, mapped to the same code.
+        "jpeg_sof_65000x65000_tiny_file",
+        lambda: jpeg_sof_claiming(65000, 65000),
+        Refused(422, "image_decompression_bomb", {"max_pixels": 40_000_000}),
+    ),
+    (
+        "jpeg_sof_8000x6000_tiny_file",
+        lambda: jpeg_sof_claiming(8000, 6000),
+        Refused(422, "image_decompression_bomb", {"width": 8000, "height": 6000, "max_pixels": 40_000_000}),
+    ),
+    (
+        "webp_vp8_frame_16383x16383_tiny_file",
+        lambda: webp_vp8_frame_claiming(16383, 16383),
+        Refused(422, "image_decompression_bomb", {"max_pixels": 40_000_000}),
+    ),
+    (
+        "webp_vp8x_animated_canvas_8000x6000_tiny_file",
+        lambda: webp_vp8x_canvas_claiming(8000, 6000, is_animated=True),
+        Refused(422, "image_decompression_bomb", {"width": 8000, "height": 6000, "max_pixels": 40_000_000}),
+    ),
+    (
+        # A still image must fill its canvas exactly: libwebp refuses the file before any size is reported.
+        "webp_vp8x_still_canvas_8000x6000_around_16x16",
+        lambda: webp_vp8x_canvas_claiming(8000, 6000, is_animated=False),
+        Refused(422, "image_unreadable", {"format": "webp", "reason": "decode_failed"}),
+    ),
     ("jpeg_cut_at_60_percent", jpeg_cut_at_60_percent, Refused(422, "image_truncated", {"format": "jpeg"})),
     ("jpeg_without_eoi", jpeg_without_eoi, Refused(422, "image_truncated", {"format": "jpeg"})),
     ("png_cut_mid_idat", png_cut_mid_idat, Refused(422, "image_truncated", {"format": "png"})),
@@ -283,6 +409,7 @@ def test_crafted_upload_ends_in_a_stable_code_or_a_correct_photo(
     assert upload.photo == photo
     assert (photo.format, photo.width, photo.height) == (expected.format, *expected.size)
     assert sorted(photo.flags) == sorted(expected.flags)
+    assert (photo.captured_at_recorded, photo.captured_at) == (expected.captured_at_recorded, expected.captured_at)
     if expected.gps is None:
         assert (photo.gps_latitude, photo.gps_longitude) == (None, None)
     else:
