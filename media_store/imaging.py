@@ -736,6 +736,13 @@ def _to_rgb(image: Image.Image, *, icc_profile: bytes | None, flags: set[ImageFl
         # Pillow's I;16 -> L conversion clips at 255 (a 16-bit grey photo comes out white): scale.
         values = np.asarray(image).astype(np.int64)
         scaled = ((np.clip(values, 0, 65535) + 128) // 257).astype(np.uint8)
+        # A PNG tRNS chunk names one 16-bit grey value as transparent (Pillow keeps it in info, unscaled).
+        transparent_value = image.info.get("transparency")
+        if isinstance(transparent_value, int) and not isinstance(transparent_value, bool):
+            is_transparent = values == transparent_value
+            if is_transparent.any():
+                scaled[is_transparent] = 255
+                flags.add(ImageFlag.ALPHA_FLATTENED)
         return Image.fromarray(scaled).convert("RGB"), False
     if mode == "CMYK":
         if icc_profile:

@@ -104,6 +104,16 @@ def png_16_bit_grey() -> bytes:
     return png_16_bit_halves(color_type=0, left=struct.pack(">H", 40000), right=struct.pack(">H", 10000))
 
 
+def png_16_bit_grey_with_transparent_value() -> bytes:
+    # tRNS marks grey 0 transparent: the right half is flattened on white, the left stays scaled grey.
+    return png_16_bit_halves(
+        color_type=0,
+        left=struct.pack(">H", 40000),
+        right=struct.pack(">H", 0),
+        extra_chunks=png_chunk(b"tRNS", struct.pack(">H", 0)),
+    )
+
+
 def png_16_bit_rgba() -> bytes:
     # Left opaque orange; right blue at alpha 0x8000 (half transparent) over white.
     return png_16_bit_halves(
@@ -294,6 +304,11 @@ CASES: list[tuple[str, Callable[[], bytes], Refused | Accepted]] = [
         "png_16_bit_grey",
         png_16_bit_grey,
         Accepted("png", (16, 16), (((3, 8), (156, 156, 156)), ((12, 8), (39, 39, 39)))),
+    ),
+    (
+        "png_16_bit_grey_with_transparent_value",
+        png_16_bit_grey_with_transparent_value,
+        Accepted("png", (16, 16), (((3, 8), (156, 156, 156)), ((12, 8), WHITE)), flags=("alpha_flattened",)),
     ),
     (
         "png_16_bit_rgba",

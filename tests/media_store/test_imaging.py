@@ -387,7 +387,6 @@ def test_cmyk_jpeg_with_an_embedded_profile_is_converted_through_that_profile(wr
     assert_clean_jpeg(checked.display.path)  # and the CMYK profile is not copied
 
 
-@pytest.mark.xfail(strict=True, reason="the 16-bit grey path ignores tRNS: the transparent half comes out black")
 def test_16_bit_grey_png_with_a_transparent_grey_value_is_flattened_on_white(write, out_dir: Path) -> None:
     # tRNS marks grey 0 transparent: the right half must become white, the left half stays scaled grey.
     raw = (b"\x00" + struct.pack(">H", 40000) * 8 + struct.pack(">H", 0) * 8) * 16
