@@ -34,12 +34,15 @@ from tests.media_store.test_imaging import (
     close_to,
     cmyk_icc_profile,
     encode,
+    jpeg_sof_claiming,
     noisy_rgb,
     pixel,
     png_by_hand,
     png_chunk,
     red_left_blue_right,
     solid_grey_rows_compressed,
+    webp_vp8_frame_claiming,
+    webp_vp8x_canvas_claiming,
 )
 
 pytestmark = pytest.mark.django_db
@@ -166,38 +169,6 @@ def avif_brand() -> bytes:
 
 def png_claiming_60000_squared() -> bytes:
     return png_by_hand(width=60000, height=60000, bit_depth=8, color_type=2, idat=zlib.compress(b"\x00" * 64))
-
-
-def jpeg_sof_claiming(width: int, height: int) -> bytes:
-    """A real 16x16 JPEG whose SOF0 header is rewritten to claim `width` x `height` (a tiny file)."""
-    data = bytearray(encode(Image.new("RGB", (16, 16), RED), "JPEG"))
-    sof = data.index(b"\xff\xc0")
-    assert struct.unpack(">HH", data[sof + 5 : sof + 9]) == (16, 16)  # SOF0: length, precision, height, width
-    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
-    return bytes(data)
-
-
-def webp_vp8_frame_claiming(width: int, height: int) -> bytes:
-    """A real 16x16 lossy WebP whose VP8 key-frame header is rewritten to claim `width` x `height`."""
-    data = bytearray(encode(Image.new("RGB", (16, 16), RED), "WEBP", quality=80))
-    assert data[12:16] == b"VP8 " and data[23:26] == b"\x9d\x01\x2a"  # frame tag, then the key-frame start code
-    data[26:30] = struct.pack("<HH", width, height)  # 14-bit sizes, scale bits 0
-    return bytes(data)
-
-
-def webp_vp8x_canvas_claiming(width: int, height: int, *, is_animated: bool) -> bytes:
-    """An extended WebP (VP8X) whose canvas claims `width` x `height` around one real 16x16 frame."""
-    vp8_chunk = encode(Image.new("RGB", (16, 16), RED), "WEBP", quality=80)[12:]
-    canvas = (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
-    chunks = b"VP8X" + struct.pack("<I", 10) + bytes([0x02 if is_animated else 0, 0, 0, 0]) + canvas
-    if is_animated:
-        chunks += b"ANIM" + struct.pack("<I", 6) + b"\x00" * 6  # background colour, loop count
-        frame = (0).to_bytes(6, "little") + (15).to_bytes(3, "little") * 2 + (100).to_bytes(3, "little") + b"\x00"
-        frame += vp8_chunk
-        chunks += b"ANMF" + struct.pack("<I", len(frame)) + frame + b"\x00" * (len(frame) & 1)
-    else:
-        chunks += vp8_chunk
-    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WEBP" + chunks
 
 
 def png_zlib_bomb() -> bytes:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import PIL
 import pytest
-from PIL import Image, ImageCms, ImageFile
+from PIL import Image, ImageCms, ImageFile, WebPImagePlugin
 
 from media_store.errors import MediaError
 from media_store.imaging import (
@@ -82,6 +82,48 @@ def solid_grey_rows_compressed(*, width: int, height: int) -> bytes:
     parts = [compressor.compress(row_block) for _ in range(height // 100)]
     parts.append(compressor.flush())
     return b"".join(parts)
+
+
+def jpeg_sof_claiming(width: int, height: int) -> bytes:
+    """A real 16x16 JPEG whose SOF0 header is rewritten to claim `width` x `height` (a tiny file)."""
+    data = bytearray(encode(Image.new("RGB", (16, 16), RED), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    assert struct.unpack(">HH", data[sof + 5 : sof + 9]) == (16, 16)  # SOF0: length, precision, height, width
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def webp_vp8_frame_claiming(width: int, height: int) -> bytes:
+    """A real 16x16 lossy WebP whose VP8 key-frame header is rewritten to claim `width` x `height`."""
+    data = bytearray(encode(Image.new("RGB", (16, 16), RED), "WEBP", quality=80))
+    assert data[12:16] == b"VP8 " and data[23:26] == b"\x9d\x01\x2a"  # frame tag, then the key-frame start code
+    data[26:30] = struct.pack("<HH", width, height)  # 14-bit sizes, scale bits 0
+    return bytes(data)
+
+
+def webp_vp8x_canvas_claiming(width: int, height: int, *, is_animated: bool) -> bytes:
+    """An extended WebP (VP8X) whose canvas claims `width` x `height` around one real 16x16 frame."""
+    vp8_chunk = encode(Image.new("RGB", (16, 16), RED), "WEBP", quality=80)[12:]
+    canvas = (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    chunks = b"VP8X" + struct.pack("<I", 10) + bytes([0x02 if is_animated else 0, 0, 0, 0]) + canvas
+    if is_animated:
+        chunks += b"ANIM" + struct.pack("<I", 6) + b"\x00" * 6  # background colour, loop count
+        frame = (0).to_bytes(6, "little") + (15).to_bytes(3, "little") * 2 + (100).to_bytes(3, "little") + b"\x00"
+        frame += vp8_chunk
+        chunks += b"ANMF" + struct.pack("<I", len(frame)) + frame + b"\x00" * (len(frame) & 1)
+    else:
+        chunks += vp8_chunk
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WEBP" + chunks
+
+
+def webp_vp8l_claiming(width: int, height: int) -> bytes:
+    """A real 16x16 lossless WebP whose VP8L header is rewritten to claim `width` x `height`."""
+    data = bytearray(encode(Image.new("RGB", (16, 16), RED), "WEBP", lossless=True))
+    assert data[12:16] == b"VP8L" and data[20] == 0x2F  # chunk, then the VP8L signature byte
+    bits = int.from_bytes(data[21:25], "little")  # 14 bits width - 1, 14 bits height - 1, alpha, version
+    bits = (bits & ~0x0FFFFFFF) | (width - 1) | ((height - 1) << 14)
+    data[21:25] = bits.to_bytes(4, "little")
+    return bytes(data)
 
 
 def jpeg_segments(data: bytes) -> list[int]:
@@ -156,12 +198,14 @@ def count_pillow_calls(action: Callable[[], Any], *, budget: int = 200_000) -> t
 
 
 def record_pixel_decoding(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Spy (not a stub) on every way pixels get decoded: Pillow's decoder factory and our own zlib inflater.
+    """Spy (not a stub) on every way pixels get decoded: Pillow's decoder factory, libwebp's animation decoder
+    (which Pillow's WebP plugin uses instead) and our own zlib inflater.
 
     Returns the list the names are appended to; the real functions still run.
     """
     created: list[str] = []
     real_getdecoder, real_decompressobj = Image._getdecoder, zlib.decompressobj
+    real_webp_anim_decoder = WebPImagePlugin._webp.WebPAnimDecoder
 
     def getdecoder(mode: str, decoder_name: str, *args: Any, **kwargs: Any) -> Any:
         created.append(f"pillow:{decoder_name}")
@@ -171,8 +215,13 @@ def record_pixel_decoding(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         created.append("zlib.decompressobj")
         return real_decompressobj(*args, **kwargs)
 
+    def webp_anim_decoder(*args: Any, **kwargs: Any) -> Any:
+        created.append("libwebp:anim_decoder")  # Pillow opens every WebP with it; it allocates the canvas
+        return real_webp_anim_decoder(*args, **kwargs)
+
     monkeypatch.setattr(Image, "_getdecoder", getdecoder)
     monkeypatch.setattr(zlib, "decompressobj", decompressobj)
+    monkeypatch.setattr(WebPImagePlugin._webp, "WebPAnimDecoder", webp_anim_decoder)
     return created
 
 
@@ -639,6 +688,38 @@ def test_png_header_claiming_60000_squared_in_a_tiny_file_is_refused_before_deco
     assert error.code == "image_decompression_bomb"
     assert error.details == {"width": 60000, "height": 60000, "max_pixels": 40_000_000}
     assert error.http_status == 422
+
+
+@pytest.mark.xfail(
+    strict=True, reason="libwebp's decoder (and its canvas) is created before our pixel budget is checked"
+)
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: webp_vp8_frame_claiming(8000, 6000),
+        lambda: webp_vp8l_claiming(8000, 6000),
+        lambda: webp_vp8x_canvas_claiming(8000, 6000, is_animated=True),
+    ],
+    ids=["vp8", "vp8l", "vp8x-animated-canvas"],
+)
+def test_webp_over_the_pixel_budget_is_refused_before_libwebp_allocates_its_canvas(
+    write, out_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, build: Callable[[], bytes]
+) -> None:
+    # 48 Mpx: over our budget, under Pillow's own guard (which its WebP plugin checks before creating the
+    # decoder), so only our check stands between the header and two 192 MB canvases calloc'ed by libwebp.
+    decoders = record_pixel_decoding(monkeypatch)
+    control = write(encode(Image.new("RGB", (16, 16), RED), "WEBP"), "control.webp")
+    inspect_and_derive(control, out_dir=tmp_path / "control")
+    assert "libwebp:anim_decoder" in decoders  # the spy sees an ordinary WebP being opened
+    decoders.clear()
+    path = write(build(), "claims.webp")
+    assert path.stat().st_size < 200
+
+    error = refused(path, out_dir)
+
+    assert decoders == []
+    assert error.code == "image_decompression_bomb"
+    assert error.details == {"width": 8000, "height": 6000, "max_pixels": 40_000_000}
 
 
 def test_decompression_bomb_png_is_refused(write, out_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
