@@ -333,7 +333,7 @@ CASES: list[tuple[str, Callable[[], bytes], Refused | Accepted]] = [
     (
         "webp_vp8_frame_16383x16383_tiny_file",
         lambda: webp_vp8_frame_claiming(16383, 16383),
-        Refused(422, "image_decompression_bomb", {"max_pixels": 40_000_000}),
+        Refused(422, "image_decompression_bomb", {"width": 16383, "height": 16383, "max_pixels": 40_000_000}),
     ),
     (
         "webp_vp8x_animated_canvas_8000x6000_tiny_file",
@@ -341,9 +341,15 @@ CASES: list[tuple[str, Callable[[], bytes], Refused | Accepted]] = [
         Refused(422, "image_decompression_bomb", {"width": 8000, "height": 6000, "max_pixels": 40_000_000}),
     ),
     (
-        # A still image must fill its canvas exactly: libwebp refuses the file before any size is reported.
+        # Refused from the VP8X header, before libwebp could notice the frame does not fill the canvas.
         "webp_vp8x_still_canvas_8000x6000_around_16x16",
         lambda: webp_vp8x_canvas_claiming(8000, 6000, is_animated=False),
+        Refused(422, "image_decompression_bomb", {"width": 8000, "height": 6000, "max_pixels": 40_000_000}),
+    ),
+    (
+        # Within the budget, but a still image must fill its canvas exactly: libwebp refuses the file.
+        "webp_vp8x_still_canvas_100x100_around_16x16",
+        lambda: webp_vp8x_canvas_claiming(100, 100, is_animated=False),
         Refused(422, "image_unreadable", {"format": "webp", "reason": "decode_failed"}),
     ),
     ("jpeg_cut_at_60_percent", jpeg_cut_at_60_percent, Refused(422, "image_truncated", {"format": "jpeg"})),

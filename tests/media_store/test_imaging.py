@@ -690,9 +690,6 @@ def test_png_header_claiming_60000_squared_in_a_tiny_file_is_refused_before_deco
     assert error.http_status == 422
 
 
-@pytest.mark.xfail(
-    strict=True, reason="libwebp's decoder (and its canvas) is created before our pixel budget is checked"
-)
 @pytest.mark.parametrize(
     "build",
     [
