@@ -8,7 +8,9 @@ What it guarantees, in order:
    allowed to use that one plugin (the file name is never looked at);
 3. pixel budget: the dimensions from the header are checked against `max_pixels` before any pixel
    is decoded, with our own limit (Pillow's `Image.MAX_IMAGE_PIXELS` is process-global and other
-   code may raise or disable it; its DecompressionBombError/Warning is mapped to the same code);
+   code may raise or disable it; its DecompressionBombError/Warning is mapped to the same code); a
+   WebP's size is read from its first chunk before libwebp sees the file (its decoder allocates the
+   whole canvas when Pillow creates it, inside Image.open);
 4. completeness: the container is walked (JPEG segments to EOI, PNG chunks with CRCs to IEND, the
    WebP RIFF length, the ISO-BMFF box sizes of HEIF) and then the first frame is fully decoded with
    Pillow's truncated-image leniency forced off (`ImageFile.LOAD_TRUNCATED_IMAGES` is process-global
@@ -345,14 +347,17 @@ def _open_and_decode(
     """
     try:
         with _strict_pillow():
+            if image_format is ImageFormat.WEBP:
+                # Pillow opens every WebP with libwebp's animation decoder, which allocates two full
+                # canvases when it is created, i.e. inside Image.open: check the header's size first.
+                header_size = _webp_header_size(data)
+                if header_size is not None:
+                    _check_pixel_budget(*header_size, max_pixels=max_pixels)
             image = Image.open(io.BytesIO(data), formats=[_PILLOW_PLUGIN[image_format]])
             width, height = image.size
             if width <= 0 or height <= 0:
                 raise ImageUnreadable(details={"reason": "no_pixels"})
-            if width * height > max_pixels:
-                raise ImageDecompressionBomb(
-                    details={"width": width, "height": height, "max_pixels": max_pixels},
-                )
+            _check_pixel_budget(width, height, max_pixels=max_pixels)
             _check_container(data, image_format=image_format, flags=flags)
             if getattr(image, "n_frames", 1) > 1:
                 # Only the current frame is decoded: frame 0 of an animation, the primary image of a
@@ -382,6 +387,27 @@ def _open_and_decode(
             raise ImageTruncated(details={"format": str(image_format)}) from error
         raise ImageUnreadable(details={"format": str(image_format), "reason": "decode_failed"}) from error
     return width, height, image, orientation
+
+
+def _check_pixel_budget(width: int, height: int, *, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageDecompressionBomb(details={"width": width, "height": height, "max_pixels": max_pixels})
+
+
+def _webp_header_size(data: bytes) -> tuple[int, int] | None:
+    """The canvas size a WebP declares in its first chunk (VP8X canvas, VP8 key frame or VP8L header).
+
+    None when the first chunk is none of these: libwebp then refuses the file itself.
+    """
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
 
 
 def _exif_orientation(image: Image.Image) -> int:
@@ -736,6 +762,13 @@ def _to_rgb(image: Image.Image, *, icc_profile: bytes | None, flags: set[ImageFl
         # Pillow's I;16 -> L conversion clips at 255 (a 16-bit grey photo comes out white): scale.
         values = np.asarray(image).astype(np.int64)
         scaled = ((np.clip(values, 0, 65535) + 128) // 257).astype(np.uint8)
+        # A PNG tRNS chunk names one 16-bit grey value as transparent (Pillow keeps it in info, unscaled).
+        transparent_value = image.info.get("transparency")
+        if isinstance(transparent_value, int) and not isinstance(transparent_value, bool):
+            is_transparent = values == transparent_value
+            if is_transparent.any():
+                scaled[is_transparent] = 255
+                flags.add(ImageFlag.ALPHA_FLATTENED)
         return Image.fromarray(scaled).convert("RGB"), False
     if mode == "CMYK":
         if icc_profile:

@@ -13,6 +13,7 @@ import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +28,22 @@ from tests.conftest import make_device_session, make_officer, make_unit
 from tests.media_store.factories import blob_files, create_upload, envelope, head, part_path, patch
 from tests.media_store.test_imaging import (
     BLUE,
+    PROFILE_INKS,
     RED,
     WHITE,
     assert_clean_jpeg,
     close_to,
+    cmyk_icc_profile,
     encode,
+    jpeg_sof_claiming,
     noisy_rgb,
     pixel,
     png_by_hand,
     png_chunk,
     red_left_blue_right,
     solid_grey_rows_compressed,
+    webp_vp8_frame_claiming,
+    webp_vp8x_canvas_claiming,
 )
 
 pytestmark = pytest.mark.django_db
@@ -57,6 +63,8 @@ class Accepted:
     display_pixels: tuple[tuple[tuple[int, int], tuple[int, int, int]], ...]
     flags: tuple[str, ...] = ()
     gps: tuple[float, float] | None = None
+    captured_at_recorded: str = ""  # as the device recorded it (ISO 8601)
+    captured_at: datetime | None = None  # the instant, only when the offset was recorded
 
 
 # --- the crafted files ---------------------------------------------------------------------------
@@ -77,9 +85,46 @@ def cmyk_jpeg() -> bytes:
     return encode(cmyk, "JPEG", quality=95)
 
 
+def cmyk_jpeg_with_icc_profile() -> bytes:
+    cmyk = Image.new("CMYK", (64, 64), (255, 0, 0, 0))  # cyan ink
+    cmyk.paste((0, 0, 0, 255), (32, 0, 64, 64))  # black ink on the right
+    return encode(cmyk, "JPEG", quality=95, icc_profile=cmyk_icc_profile())
+
+
 def png_16_bit_rgb() -> bytes:
     raw = (b"\x00" + struct.pack(">HHH", 0xFFFF, 0x8000, 0x0000) * 16) * 16
     return png_by_hand(width=16, height=16, bit_depth=16, color_type=2, idat=zlib.compress(raw))
+
+
+def png_16_bit_halves(*, color_type: int, left: bytes, right: bytes, extra_chunks: bytes = b"") -> bytes:
+    raw = (b"\x00" + left * 8 + right * 8) * 16
+    return png_by_hand(
+        width=16, height=16, bit_depth=16, color_type=color_type, idat=zlib.compress(raw), extra_chunks=extra_chunks
+    )
+
+
+def png_16_bit_grey() -> bytes:
+    # Pillow opens this as I;16 (our own scaling path): 40000 and 10000 of 65535, never clipped to white.
+    return png_16_bit_halves(color_type=0, left=struct.pack(">H", 40000), right=struct.pack(">H", 10000))
+
+
+def png_16_bit_grey_with_transparent_value() -> bytes:
+    # tRNS marks grey 0 transparent: the right half is flattened on white, the left stays scaled grey.
+    return png_16_bit_halves(
+        color_type=0,
+        left=struct.pack(">H", 40000),
+        right=struct.pack(">H", 0),
+        extra_chunks=png_chunk(b"tRNS", struct.pack(">H", 0)),
+    )
+
+
+def png_16_bit_rgba() -> bytes:
+    # Left opaque orange; right blue at alpha 0x8000 (half transparent) over white.
+    return png_16_bit_halves(
+        color_type=6,
+        left=struct.pack(">HHHH", 0xFFFF, 0x8000, 0, 0xFFFF),
+        right=struct.pack(">HHHH", 0, 0, 0xFFFF, 0x8000),
+    )
 
 
 def png_palette_with_transparency() -> bytes:
@@ -98,6 +143,12 @@ def heic_rotated() -> bytes:
     exif = Image.Exif()
     exif[0x0112] = 6
     return encode(red_left_blue_right(320, 160), "HEIF", quality=95, exif=exif.tobytes())
+
+
+def heic_two_images_primary_second() -> bytes:
+    # A red first image and a blue primary (the one a viewer shows), of different sizes.
+    first, primary = Image.new("RGB", (64, 48), RED), Image.new("RGB", (32, 40), BLUE)
+    return encode(first, "HEIF", save_all=True, append_images=[primary], primary_index=1, quality=95)
 
 
 def png_with_html_after_iend() -> bytes:
@@ -146,7 +197,8 @@ def png_cut_mid_idat() -> bytes:
 
 def png_with_a_bad_crc() -> bytes:
     data = bytearray(encode(noisy_rgb(32, 32), "PNG"))
-    data[40] ^= 0xFF  # inside IDAT: its CRC no longer matches
+    assert data[37:41] == b"IDAT"  # the chunk after IHDR (signature 8 + IHDR 25 + its length field 4)
+    data[40] ^= 0xFF  # the last byte of IDAT's chunk type: the CRC (over type and data) no longer matches
     return bytes(data)
 
 
@@ -193,7 +245,7 @@ def png_1_bit() -> bytes:
 
 
 def png_with_oversized_text_chunk() -> bytes:
-    # A 4 GiB-claiming chunk length in a tiny file.
+    # A chunk length of 0x7FFFFFF0 (about 2 GiB, just under PNG's 2^31 - 1 limit) in a tiny file.
     good = encode(Image.new("RGB", (8, 8), RED), "PNG")
     lying = struct.pack(">I", 0x7FFFFFF0) + b"tEXt" + b"Comment\x00hi"
     return good[:33] + lying + png_chunk(b"IEND", b"")
@@ -203,10 +255,38 @@ CASES: list[tuple[str, Callable[[], bytes], Refused | Accepted]] = [
     (
         "jpeg_exif_orientation_6_with_gps",
         jpeg_rotated_with_gps,
-        Accepted("jpeg", (400, 800), (((200, 100), RED), ((200, 700), BLUE)), gps=(21 + 50 / 60 + 30 / 3600, 106.75)),
+        Accepted(
+            "jpeg",
+            (400, 800),
+            (((200, 100), RED), ((200, 700), BLUE)),
+            gps=(21 + 50 / 60 + 30 / 3600, 106.75),
+            captured_at_recorded="2025-08-14T06:05:04+07:00",
+            captured_at=datetime(2025, 8, 13, 23, 5, 4, tzinfo=UTC),
+        ),
     ),
     ("cmyk_jpeg", cmyk_jpeg, Accepted("jpeg", (64, 64), (((8, 32), (0, 255, 255)), ((56, 32), (0, 0, 0))))),
+    (
+        # Through the embedded profile: its inks, not the naive (0, 255, 255) and (0, 0, 0) of the case above.
+        "cmyk_jpeg_with_icc_profile",
+        cmyk_jpeg_with_icc_profile,
+        Accepted("jpeg", (64, 64), (((8, 32), PROFILE_INKS["c"]), ((56, 32), PROFILE_INKS["k"]))),
+    ),
     ("png_16_bit_rgb", png_16_bit_rgb, Accepted("png", (16, 16), (((8, 8), (255, 128, 0)),))),
+    (
+        "png_16_bit_grey",
+        png_16_bit_grey,
+        Accepted("png", (16, 16), (((3, 8), (156, 156, 156)), ((12, 8), (39, 39, 39)))),
+    ),
+    (
+        "png_16_bit_grey_with_transparent_value",
+        png_16_bit_grey_with_transparent_value,
+        Accepted("png", (16, 16), (((3, 8), (156, 156, 156)), ((12, 8), WHITE)), flags=("alpha_flattened",)),
+    ),
+    (
+        "png_16_bit_rgba",
+        png_16_bit_rgba,
+        Accepted("png", (16, 16), (((3, 8), (255, 128, 0)), ((12, 8), (127, 127, 255))), flags=("alpha_flattened",)),
+    ),
     (
         "png_palette_with_transparency",
         png_palette_with_transparency,
@@ -218,6 +298,11 @@ CASES: list[tuple[str, Callable[[], bytes], Refused | Accepted]] = [
         Accepted("webp", (48, 48), (((24, 24), RED),), flags=("animated_first_frame_only",)),
     ),
     ("heic_orientation_6", heic_rotated, Accepted("heif", (160, 320), (((80, 40), RED), ((80, 280), BLUE)))),
+    (
+        "heic_two_images_primary_second",
+        heic_two_images_primary_second,
+        Accepted("heif", (32, 40), (((16, 20), BLUE),), flags=("primary_image_only",)),
+    ),
     (
         "png_with_html_after_iend",
         png_with_html_after_iend,
@@ -235,6 +320,39 @@ CASES: list[tuple[str, Callable[[], bytes], Refused | Accepted]] = [
         Refused(422, "image_decompression_bomb", {"max_pixels": 40_000_000}),
     ),
     ("png_zlib_bomb_64_megapixels", png_zlib_bomb, Refused(422, "image_decompression_bomb", {"width": 8000})),
+    (
+        # Over Pillow's own guard too (2 x 89 Mpx): it fires inside Image.open, mapped to the same code.
+        "jpeg_sof_65000x65000_tiny_file",
+        lambda: jpeg_sof_claiming(65000, 65000),
+        Refused(422, "image_decompression_bomb", {"max_pixels": 40_000_000}),
+    ),
+    (
+        "jpeg_sof_8000x6000_tiny_file",
+        lambda: jpeg_sof_claiming(8000, 6000),
+        Refused(422, "image_decompression_bomb", {"width": 8000, "height": 6000, "max_pixels": 40_000_000}),
+    ),
+    (
+        "webp_vp8_frame_16383x16383_tiny_file",
+        lambda: webp_vp8_frame_claiming(16383, 16383),
+        Refused(422, "image_decompression_bomb", {"width": 16383, "height": 16383, "max_pixels": 40_000_000}),
+    ),
+    (
+        "webp_vp8x_animated_canvas_8000x6000_tiny_file",
+        lambda: webp_vp8x_canvas_claiming(8000, 6000, is_animated=True),
+        Refused(422, "image_decompression_bomb", {"width": 8000, "height": 6000, "max_pixels": 40_000_000}),
+    ),
+    (
+        # Refused from the VP8X header, before libwebp could notice the frame does not fill the canvas.
+        "webp_vp8x_still_canvas_8000x6000_around_16x16",
+        lambda: webp_vp8x_canvas_claiming(8000, 6000, is_animated=False),
+        Refused(422, "image_decompression_bomb", {"width": 8000, "height": 6000, "max_pixels": 40_000_000}),
+    ),
+    (
+        # Within the budget, but a still image must fill its canvas exactly: libwebp refuses the file.
+        "webp_vp8x_still_canvas_100x100_around_16x16",
+        lambda: webp_vp8x_canvas_claiming(100, 100, is_animated=False),
+        Refused(422, "image_unreadable", {"format": "webp", "reason": "decode_failed"}),
+    ),
     ("jpeg_cut_at_60_percent", jpeg_cut_at_60_percent, Refused(422, "image_truncated", {"format": "jpeg"})),
     ("jpeg_without_eoi", jpeg_without_eoi, Refused(422, "image_truncated", {"format": "jpeg"})),
     ("png_cut_mid_idat", png_cut_mid_idat, Refused(422, "image_truncated", {"format": "png"})),
@@ -285,6 +403,7 @@ def test_crafted_upload_ends_in_a_stable_code_or_a_correct_photo(
     assert upload.photo == photo
     assert (photo.format, photo.width, photo.height) == (expected.format, *expected.size)
     assert sorted(photo.flags) == sorted(expected.flags)
+    assert (photo.captured_at_recorded, photo.captured_at) == (expected.captured_at_recorded, expected.captured_at)
     if expected.gps is None:
         assert (photo.gps_latitude, photo.gps_longitude) == (None, None)
     else:

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import io
 import struct
-import time
+import sys
+import tracemalloc
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import numpy as np
+import PIL
 import pytest
-from PIL import Image, ImageCms, ImageFile
+from PIL import Image, ImageCms, ImageFile, WebPImagePlugin
 
 from media_store.errors import MediaError
 from media_store.imaging import (
@@ -29,6 +33,7 @@ from media_store.imaging import (
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
 WHITE = (255, 255, 255)
+MIB = 1024 * 1024
 
 
 # --- crafting helpers (plain functions) -----------------------------------------------------------
@@ -79,6 +84,48 @@ def solid_grey_rows_compressed(*, width: int, height: int) -> bytes:
     return b"".join(parts)
 
 
+def jpeg_sof_claiming(width: int, height: int) -> bytes:
+    """A real 16x16 JPEG whose SOF0 header is rewritten to claim `width` x `height` (a tiny file)."""
+    data = bytearray(encode(Image.new("RGB", (16, 16), RED), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    assert struct.unpack(">HH", data[sof + 5 : sof + 9]) == (16, 16)  # SOF0: length, precision, height, width
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def webp_vp8_frame_claiming(width: int, height: int) -> bytes:
+    """A real 16x16 lossy WebP whose VP8 key-frame header is rewritten to claim `width` x `height`."""
+    data = bytearray(encode(Image.new("RGB", (16, 16), RED), "WEBP", quality=80))
+    assert data[12:16] == b"VP8 " and data[23:26] == b"\x9d\x01\x2a"  # frame tag, then the key-frame start code
+    data[26:30] = struct.pack("<HH", width, height)  # 14-bit sizes, scale bits 0
+    return bytes(data)
+
+
+def webp_vp8x_canvas_claiming(width: int, height: int, *, is_animated: bool) -> bytes:
+    """An extended WebP (VP8X) whose canvas claims `width` x `height` around one real 16x16 frame."""
+    vp8_chunk = encode(Image.new("RGB", (16, 16), RED), "WEBP", quality=80)[12:]
+    canvas = (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    chunks = b"VP8X" + struct.pack("<I", 10) + bytes([0x02 if is_animated else 0, 0, 0, 0]) + canvas
+    if is_animated:
+        chunks += b"ANIM" + struct.pack("<I", 6) + b"\x00" * 6  # background colour, loop count
+        frame = (0).to_bytes(6, "little") + (15).to_bytes(3, "little") * 2 + (100).to_bytes(3, "little") + b"\x00"
+        frame += vp8_chunk
+        chunks += b"ANMF" + struct.pack("<I", len(frame)) + frame + b"\x00" * (len(frame) & 1)
+    else:
+        chunks += vp8_chunk
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WEBP" + chunks
+
+
+def webp_vp8l_claiming(width: int, height: int) -> bytes:
+    """A real 16x16 lossless WebP whose VP8L header is rewritten to claim `width` x `height`."""
+    data = bytearray(encode(Image.new("RGB", (16, 16), RED), "WEBP", lossless=True))
+    assert data[12:16] == b"VP8L" and data[20] == 0x2F  # chunk, then the VP8L signature byte
+    bits = int.from_bytes(data[21:25], "little")  # 14 bits width - 1, 14 bits height - 1, alpha, version
+    bits = (bits & ~0x0FFFFFFF) | (width - 1) | ((height - 1) << 14)
+    data[21:25] = bits.to_bytes(4, "little")
+    return bytes(data)
+
+
 def jpeg_segments(data: bytes) -> list[int]:
     """Markers of the segments before the first scan (where metadata lives)."""
     markers, position = [], 2
@@ -117,6 +164,145 @@ def pixel(path: Path, xy: tuple[int, int]) -> tuple[int, int, int]:
 
 def close_to(actual: tuple[int, int, int], expected: tuple[int, int, int], tolerance: int = 12) -> bool:
     return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
+
+
+# --- measuring work without a clock ----------------------------------------------------------------
+
+
+class PillowCallBudgetExceeded(BaseException):
+    """Raised from the profiler: a BaseException, so no `except Exception` in Pillow or in our code swallows it."""
+
+
+def count_pillow_calls(action: Callable[[], Any], *, budget: int = 200_000) -> tuple[Any, int]:
+    """Run `action`, counting the Python function calls made inside Pillow's package (parsing work, not time).
+
+    Past `budget` calls it aborts with PillowCallBudgetExceeded, so an endless parse fails instead of hanging.
+    """
+    pillow_dir = str(Path(PIL.__file__).parent)
+    count = 0
+
+    def profile(frame: FrameType, event: str, _arg: object) -> None:
+        nonlocal count
+        if event == "call" and frame.f_code.co_filename.startswith(pillow_dir):
+            count += 1
+            if count > budget:
+                raise PillowCallBudgetExceeded(f"more than {budget} Python calls inside Pillow")
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        result = action()
+    finally:
+        sys.setprofile(previous)
+    return result, count
+
+
+def record_pixel_decoding(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Spy (not a stub) on every way pixels get decoded: Pillow's decoder factory, libwebp's animation decoder
+    (which Pillow's WebP plugin uses instead) and our own zlib inflater.
+
+    Returns the list the names are appended to; the real functions still run.
+    """
+    created: list[str] = []
+    real_getdecoder, real_decompressobj = Image._getdecoder, zlib.decompressobj
+    real_webp_anim_decoder = WebPImagePlugin._webp.WebPAnimDecoder
+
+    def getdecoder(mode: str, decoder_name: str, *args: Any, **kwargs: Any) -> Any:
+        created.append(f"pillow:{decoder_name}")
+        return real_getdecoder(mode, decoder_name, *args, **kwargs)
+
+    def decompressobj(*args: Any, **kwargs: Any) -> Any:
+        created.append("zlib.decompressobj")
+        return real_decompressobj(*args, **kwargs)
+
+    def webp_anim_decoder(*args: Any, **kwargs: Any) -> Any:
+        created.append("libwebp:anim_decoder")  # Pillow opens every WebP with it; it allocates the canvas
+        return real_webp_anim_decoder(*args, **kwargs)
+
+    monkeypatch.setattr(Image, "_getdecoder", getdecoder)
+    monkeypatch.setattr(zlib, "decompressobj", decompressobj)
+    monkeypatch.setattr(WebPImagePlugin._webp, "WebPAnimDecoder", webp_anim_decoder)
+    return created
+
+
+# --- a CMYK colour profile, written by hand ---------------------------------------------------------
+# ImageCms.createProfile only makes sRGB, LAB and XYZ, and no CMYK profile ships with this machine's
+# packages: this writes a minimal ICC v2 output profile (class prtr, CMYK -> Lab, one 2-point lut16 A2B0)
+# whose ink colours are far from Pillow's naive CMYK -> RGB, so a test can tell whether it was applied.
+
+PAPER_WHITE = (255, 255, 255)
+PROFILE_INKS = {"c": (0, 174, 239), "m": (236, 0, 140), "y": (255, 242, 0), "k": (35, 31, 32)}  # sRGB of each ink
+_D50 = (0.9642, 1.0, 0.8249)
+
+
+def _srgb_to_lab_d50(rgb: tuple[float, float, float]) -> tuple[float, float, float]:
+    channels = np.asarray(rgb, dtype=float) / 255
+    linear = np.where(channels <= 0.04045, channels / 12.92, ((channels + 0.055) / 1.055) ** 2.4)
+    srgb_to_xyz_d50 = np.array(
+        [[0.4360747, 0.3850649, 0.1430804], [0.2225045, 0.7168786, 0.0606169], [0.0139322, 0.0971045, 0.7141733]]
+    )
+    xyz = srgb_to_xyz_d50 @ linear / np.array(_D50)
+    f = np.where(xyz > 216 / 24389, np.cbrt(xyz), (24389 / 27 * xyz + 16) / 116)
+    return float(116 * f[1] - 16), float(500 * (f[0] - f[1])), float(200 * (f[1] - f[2]))
+
+
+def _s15fixed16(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
+
+
+def _icc_a2b0_lut16() -> bytes:
+    """CMYK -> Lab (ICC v2 16-bit Lab encoding), 2 grid points per ink: each corner multiplies its inks."""
+    grid: list[int] = []
+    for cyan in (0, 1):
+        for magenta in (0, 1):
+            for yellow in (0, 1):
+                for black in (0, 1):
+                    colour = np.array(PAPER_WHITE, dtype=float)
+                    for ink, is_on in zip("cmyk", (cyan, magenta, yellow, black), strict=True):
+                        if is_on:
+                            colour = colour * np.array(PROFILE_INKS[ink]) / 255
+                    lightness, a, b = _srgb_to_lab_d50((colour[0], colour[1], colour[2]))
+                    grid += [round(lightness / 100 * 0xFF00), round((a + 128) * 256), round((b + 128) * 256)]
+    identity = b"".join(_s15fixed16(1.0 if row == column else 0.0) for row in range(3) for column in range(3))
+    linear_curve = struct.pack(">2H", 0, 0xFFFF)
+    return (
+        b"mft2\x00\x00\x00\x00"
+        + bytes([4, 3, 2, 0])  # input channels, output channels, grid points, padding
+        + identity
+        + struct.pack(">HH", 2, 2)  # entries in the input and output curves
+        + linear_curve * 4
+        + struct.pack(f">{len(grid)}H", *grid)
+        + linear_curve * 3
+    )
+
+
+def cmyk_icc_profile() -> bytes:
+    description = b"fieldsync test CMYK\x00"
+    tags = [
+        (b"desc", b"desc\x00\x00\x00\x00" + struct.pack(">I", len(description)) + description + b"\x00" * 79),
+        (b"cprt", b"text\x00\x00\x00\x00none\x00"),
+        (b"wtpt", b"XYZ \x00\x00\x00\x00" + b"".join(_s15fixed16(v) for v in _D50)),
+        (b"A2B0", _icc_a2b0_lut16()),
+    ]
+    data_start = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for signature, payload in tags:
+        payload += b"\x00" * (-len(payload) % 4)
+        table += signature + struct.pack(">II", data_start + len(body), len(payload))
+        body += payload
+    header = (
+        struct.pack(">I", data_start + len(body))
+        + b"\x00" * 4
+        + struct.pack(">I", 0x02100000)  # version 2.1
+        + b"prtrCMYKLab "
+        + b"\x00" * 12
+        + b"acsp"
+        + b"\x00" * 28  # platform, flags, device maker and model, attributes, rendering intent
+        + b"".join(_s15fixed16(v) for v in _D50)  # PCS illuminant
+        + b"\x00" * 48  # creator, profile id, reserved
+    )
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + body
 
 
 @pytest.fixture
@@ -232,6 +418,43 @@ def test_cmyk_jpeg_becomes_rgb_with_the_right_colours(write, out_dir: Path) -> N
     assert close_to(pixel(checked.display.path, (8, 32)), (0, 255, 255))
     assert close_to(pixel(checked.display.path, (56, 32)), (0, 0, 0))
     assert_clean_jpeg(checked.display.path)
+
+
+def test_cmyk_jpeg_with_an_embedded_profile_is_converted_through_that_profile(write, out_dir: Path) -> None:
+    profile = cmyk_icc_profile()
+    assert ImageCms.ImageCmsProfile(io.BytesIO(profile)).profile.xcolor_space.strip() == "CMYK"  # lcms reads it
+    cmyk = Image.new("CMYK", (64, 64), (255, 0, 0, 0))  # cyan ink
+    cmyk.paste((0, 0, 0, 255), (32, 0, 64, 64))  # black ink on the right
+    path = write(encode(cmyk, "JPEG", quality=95, icc_profile=profile))
+
+    checked = inspect_and_derive(path, out_dir=out_dir)
+
+    # The profile's inks, not Pillow's naive (0, 255, 255) and (0, 0, 0): the conversion went through it.
+    assert close_to(pixel(checked.display.path, (8, 32)), PROFILE_INKS["c"], tolerance=6)
+    assert close_to(pixel(checked.display.path, (56, 32)), PROFILE_INKS["k"], tolerance=6)
+    assert checked.flags == frozenset()  # not color_profile_ignored
+    assert_clean_jpeg(checked.display.path)  # and the CMYK profile is not copied
+
+
+def test_16_bit_grey_png_with_a_transparent_grey_value_is_flattened_on_white(write, out_dir: Path) -> None:
+    # tRNS marks grey 0 transparent: the right half must become white, the left half stays scaled grey.
+    raw = (b"\x00" + struct.pack(">H", 40000) * 8 + struct.pack(">H", 0) * 8) * 16
+    path = write(
+        png_by_hand(
+            width=16,
+            height=16,
+            bit_depth=16,
+            color_type=0,
+            idat=zlib.compress(raw),
+            extra_chunks=png_chunk(b"tRNS", struct.pack(">H", 0)),
+        )
+    )
+
+    checked = inspect_and_derive(path, out_dir=out_dir)
+
+    assert close_to(pixel(checked.display.path, (3, 8)), (156, 156, 156), tolerance=3)
+    assert close_to(pixel(checked.display.path, (12, 8)), WHITE, tolerance=3)
+    assert checked.flags == {ImageFlag.ALPHA_FLATTENED}
 
 
 @pytest.mark.parametrize(
@@ -364,13 +587,27 @@ def test_plain_webp_is_accepted(write, out_dir: Path) -> None:
     ],
     ids=["huge-count", "huge-entry-count", "ifd-loop"],
 )
-def test_corrupt_exif_blob_is_survived_without_metadata(write, out_dir: Path, exif_blob: bytes) -> None:
+def test_corrupt_exif_blob_is_survived_without_metadata(write, out_dir: Path, tmp_path: Path, exif_blob: bytes) -> None:
+    sane = Image.Exif()
+    sane[0x010F] = "PhoneMaker"
+    sane[0x8769] = {0x9003: "2024:05:01 08:30:15"}
+    sane_path = write(encode(Image.new("RGB", (64, 48), RED), "JPEG", exif=sane), "sane.jpg")
+    _, sane_calls = count_pillow_calls(lambda: inspect_and_derive(sane_path, out_dir=tmp_path / "sane"))
     path = write(encode(Image.new("RGB", (64, 48), RED), "JPEG", exif=exif_blob))
 
-    started = time.perf_counter()
-    checked = inspect_and_derive(path, out_dir=out_dir)
+    tracemalloc.start()
+    try:
+        # max_bytes keeps our own read buffer (max_bytes + 1) small, so the peak shows Pillow's allocations.
+        checked, calls = count_pillow_calls(lambda: inspect_and_derive(path, out_dir=out_dir, max_bytes=64 * 1024))
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
 
-    assert time.perf_counter() - started < 2.0
+    # Work and memory, not time: the blob claims a 2 GiB string, 65535 entries or an IFD loop, yet the
+    # parse makes no more Python calls inside Pillow than a sane EXIF blob (measured side by side) and
+    # allocates nothing near what it claims.
+    assert calls <= sane_calls
+    assert peak_bytes < 4 * MIB
     assert checked.captured_at is None
     assert checked.gps is None
     assert (checked.width, checked.height) == (64, 48)
@@ -434,19 +671,52 @@ def test_same_bytes_give_the_same_named_derivatives(write, out_dir: Path) -> Non
 
 
 def test_png_header_claiming_60000_squared_in_a_tiny_file_is_refused_before_decoding(
-    write, out_dir: Path, monkeypatch: pytest.MonkeyPatch
+    write, out_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # someone disabled Pillow's global guard
+    decoders = record_pixel_decoding(monkeypatch)
+    control = write(encode(Image.new("RGB", (8, 8), RED), "PNG"), "control.png")
+    inspect_and_derive(control, out_dir=tmp_path / "control")
+    assert decoders == ["zlib.decompressobj", "pillow:zip"]  # the spy sees an ordinary PNG being decoded
+    decoders.clear()
     path = write(png_by_hand(width=60000, height=60000, bit_depth=8, color_type=2, idat=zlib.compress(b"\x00" * 64)))
     assert path.stat().st_size < 200
 
-    started = time.perf_counter()
     error = refused(path, out_dir)
 
-    assert time.perf_counter() - started < 1.0
+    assert decoders == []  # refused from the header: no Pillow decoder made, not one byte inflated
     assert error.code == "image_decompression_bomb"
     assert error.details == {"width": 60000, "height": 60000, "max_pixels": 40_000_000}
     assert error.http_status == 422
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: webp_vp8_frame_claiming(8000, 6000),
+        lambda: webp_vp8l_claiming(8000, 6000),
+        lambda: webp_vp8x_canvas_claiming(8000, 6000, is_animated=True),
+    ],
+    ids=["vp8", "vp8l", "vp8x-animated-canvas"],
+)
+def test_webp_over_the_pixel_budget_is_refused_before_libwebp_allocates_its_canvas(
+    write, out_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, build: Callable[[], bytes]
+) -> None:
+    # 48 Mpx: over our budget, under Pillow's own guard (which its WebP plugin checks before creating the
+    # decoder), so only our check stands between the header and two 192 MB canvases calloc'ed by libwebp.
+    decoders = record_pixel_decoding(monkeypatch)
+    control = write(encode(Image.new("RGB", (16, 16), RED), "WEBP"), "control.webp")
+    inspect_and_derive(control, out_dir=tmp_path / "control")
+    assert "libwebp:anim_decoder" in decoders  # the spy sees an ordinary WebP being opened
+    decoders.clear()
+    path = write(build(), "claims.webp")
+    assert path.stat().st_size < 200
+
+    error = refused(path, out_dir)
+
+    assert decoders == []
+    assert error.code == "image_decompression_bomb"
+    assert error.details == {"width": 8000, "height": 6000, "max_pixels": 40_000_000}
 
 
 def test_decompression_bomb_png_is_refused(write, out_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -585,7 +855,11 @@ def test_gif_is_not_allowed(write, out_dir: Path) -> None:
 def test_other_pillow_formats_are_not_allowed(write, out_dir: Path, image_format: str, detected: str) -> None:
     path = write(encode(Image.new("RGB", (10, 10), RED), image_format))
 
-    assert refused(path, out_dir).details == {"detected_format": detected}
+    error = refused(path, out_dir)
+
+    assert error.code == "image_format_not_allowed"
+    assert error.http_status == 415
+    assert error.details == {"detected_format": detected}
 
 
 def test_zero_byte_file_is_unreadable(write, out_dir: Path) -> None:
