@@ -329,6 +329,7 @@ class AppendSession:
         self._file_hasher: Any | None = _running_hashes.take(upload_id=upload.id, offset_bytes=start_bytes)
         self._writer = PartWriter(descriptor=descriptor, path=path, start_bytes=start_bytes, pool=_write_pool)
         self._hashes = Lane(_hash_pool)
+        self.discarded: list[Path] = []  # the .part renamed away by completion: deleted after close
 
     @property
     def written_bytes(self) -> int:
@@ -410,6 +411,8 @@ class AppendSession:
             self._hashes.wait()
             os.close(self.descriptor)  # releases the flock
             self.descriptor = None
+            part_discards_delete(self.discarded)
+            self.discarded = []
 
 
 def upload_append_begin(
@@ -487,7 +490,9 @@ def upload_append_finish(*, session: AppendSession, is_body_cut: bool = False) -
         if new_offset == upload.length_bytes:
             # Still under the lock: one completion at a time.
             photo = upload_complete(
-                upload_id=upload.id, file_sha256=file_hasher.hexdigest() if file_hasher is not None else None
+                upload_id=upload.id,
+                file_sha256=file_hasher.hexdigest() if file_hasher is not None else None,
+                discarded=session.discarded,
             )
         elif file_hasher is not None:
             _running_hashes.put(upload_id=upload.id, offset_bytes=new_offset, hasher=file_hasher)
@@ -543,11 +548,13 @@ def upload_failure_error(*, upload: Upload) -> MediaError:
     )
 
 
-def upload_complete(*, upload_id: UUID, file_sha256: str | None = None) -> Photo:
+def upload_complete(*, upload_id: UUID, file_sha256: str | None = None, discarded: list[Path] | None = None) -> Photo:
     """Turn a fully received upload into a Photo: verify sha256, sanitise, store, deduplicate.
 
     `file_sha256`: the sha256 of the .part file as its writer computed it while writing (the caller
     holds the upload's lock); without it the file is hashed from disk, in chunks.
+    `discarded`: where a caller holding the .part file open collects it once it is renamed away, to
+    delete it after closing (see `_part_discard`); without it the file is deleted in the background.
     Idempotent: a completed upload returns its Photo; identical bytes from any upload share one Photo,
     one stored blob and one set of derivatives (bytes already stored are not decoded again).
     Side effects: original and derivatives saved to media storage (outside any transaction), the
@@ -574,7 +581,7 @@ def upload_complete(*, upload_id: UUID, file_sha256: str | None = None) -> Photo
     sha256 = file_sha256 or imaging_file_sha256(part)
     if sha256 != upload.declared_sha256:
         error = UploadChecksumMismatch(details={"expected_sha256": upload.declared_sha256, "actual_sha256": sha256})
-        _upload_fail(upload=upload, error=error)
+        _upload_fail(upload=upload, error=error, discarded=discarded)
         raise error
     storage = media_storage()
     existing = Photo.objects.filter(sha256=sha256).first()
@@ -593,7 +600,7 @@ def upload_complete(*, upload_id: UUID, file_sha256: str | None = None) -> Photo
                         details={"expected_sha256": upload.declared_sha256, "actual_sha256": checked.sha256}
                     )
             except (UploadChecksumMismatch, ImageRejected) as error:
-                _upload_fail(upload=upload, error=error)
+                _upload_fail(upload=upload, error=error, discarded=discarded)
                 raise
             _store_checked(checked, original=part, storage=storage)
         finally:
@@ -612,8 +619,8 @@ def upload_complete(*, upload_id: UUID, file_sha256: str | None = None) -> Photo
     if photo is None:
         # The cleanup removed that Photo (or its bytes) after we looked: nothing was written; derive and
         # store afresh (outside the transaction, like the first pass). Idempotent, so the retry is safe.
-        return upload_complete(upload_id=upload.id, file_sha256=sha256)
-    _part_discard(part)
+        return upload_complete(upload_id=upload.id, file_sha256=sha256, discarded=discarded)
+    _part_discard(part, discarded=discarded)
     return photo
 
 
@@ -704,7 +711,7 @@ def _photo_fields(checked: CheckedImage, *, device_id: Any) -> dict[str, Any]:
     }
 
 
-def _upload_fail(*, upload: Upload, error: MediaError) -> None:
+def _upload_fail(*, upload: Upload, error: MediaError, discarded: list[Path] | None = None) -> None:
     Upload.objects.filter(pk=upload.pk, state=UploadState.RECEIVING).update(
         state=UploadState.FAILED,
         failure_code=str(error.code),
@@ -712,26 +719,37 @@ def _upload_fail(*, upload: Upload, error: MediaError) -> None:
         failure_details=error.details,
         updated_at=timezone.now(),
     )
-    _part_discard(upload_part_path(upload_id=upload.id))
+    _part_discard(upload_part_path(upload_id=upload.id), discarded=discarded)
 
 
 DISCARD_PREFIX = ".discard-"
 _discard_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-discard")
 
 
-def _part_discard(path: Path) -> None:
+def _part_discard(path: Path, *, discarded: list[Path] | None = None) -> None:
     """Delete a finished upload's .part file without making its request wait for the filesystem.
 
     Renamed at once (the upload no longer has a .part), unlinked on a worker thread: freeing the blocks
-    of a 50 MB file takes ext4 about 10 ms. A process that dies first leaves a `.discard-*` file that
-    the next sweep removes. `part_discards_wait` waits for the pending ones.
+    of a 50 MB file takes ext4 about 10 ms, paid by whoever drops the last reference to it. So a caller
+    that has the file open passes `discarded`, closes the file, then hands the list to
+    `part_discards_delete`. A process that dies first leaves a `.discard-*` file that the next sweep
+    removes. `part_discards_wait` waits for the pending deletions.
     """
     target = path.with_name(f"{DISCARD_PREFIX}{uuid4().hex}{path.suffix}")
     try:
         os.rename(path, target)
     except FileNotFoundError:
         return
-    _discard_pool.submit(target.unlink, missing_ok=True)
+    if discarded is None:
+        part_discards_delete([target])
+    else:
+        discarded.append(target)
+
+
+def part_discards_delete(paths: list[Path]) -> None:
+    """Delete discarded .part files on the worker thread (their holders have closed them)."""
+    for path in paths:
+        _discard_pool.submit(path.unlink, missing_ok=True)
 
 
 def part_discards_wait() -> None:
@@ -784,6 +802,7 @@ def upload_complete_if_whole(*, upload: Upload) -> Photo | None:
     not raised: the holder completes it). Raises what `upload_complete` raises.
     """
     path = upload_part_path(upload_id=upload.id)
+    discarded: list[Path] = []
     try:
         descriptor = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -795,9 +814,10 @@ def upload_complete_if_whole(*, upload: Upload) -> Photo | None:
             return None
         if os.fstat(descriptor).st_size != upload.length_bytes:
             return None
-        return upload_complete(upload_id=upload.id)
+        return upload_complete(upload_id=upload.id, discarded=discarded)
     finally:
         os.close(descriptor)
+        part_discards_delete(discarded)
 
 
 def uploads_sweep(*, now: datetime | None = None) -> SweepResult:

@@ -191,7 +191,9 @@ def test_chunked_upload_with_resume_completes_into_a_photo(client: Client, sessi
         "record_table": "checks",
         "record_id": "c7Yq2mLx9aB3dE4f",
     }
-    assert not part_path(location).exists()
+    assert not part_path(location).exists()  # renamed away at once, deleted in the background
+    services.part_discards_wait()
+    assert list((media_root / "uploads").iterdir()) == []
     final_head = head(client, session, location)
     assert final_head.status_code == 200
     assert final_head["Upload-Offset"] == final_head["Upload-Length"] == str(len(data))
@@ -472,6 +474,7 @@ def test_a_second_upload_of_stored_bytes_reuses_the_photo_and_makes_no_derivativ
 ) -> None:
     data = photo_bytes(seed=10)
     patch(client, session, create_upload(client, session, data), data, 0)
+    services.part_discards_wait()  # the first .part is deleted in the background
     stored = {path: path.stat().st_mtime_ns for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()}
     derive_calls: list[Path] = []
     real_inspect = services.inspect_and_derive
@@ -489,6 +492,7 @@ def test_a_second_upload_of_stored_bytes_reuses_the_photo_and_makes_no_derivativ
     assert derive_calls == []
     assert Photo.objects.count() == 1
     assert Upload.objects.filter(state=UploadState.COMPLETE).count() == 2
+    services.part_discards_wait()
     after = {path: path.stat().st_mtime_ns for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()}
     assert after == stored  # not one file written again (the second .part is gone too)
 
