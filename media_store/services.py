@@ -482,21 +482,27 @@ def upload_append_finish(*, session: AppendSession, is_body_cut: bool = False) -
         now = timezone.now()
         new_offset = session.offset_bytes
         upload = session.upload
-        Upload.objects.filter(pk=upload.pk).update(
-            offset_hint_bytes=new_offset, expires_at=upload_expiry_from(now), updated_at=now
-        )
+        expires_at = upload_expiry_from(now)
+        if not Upload.objects.filter(pk=upload.pk).update(
+            offset_hint_bytes=new_offset, expires_at=expires_at, updated_at=now
+        ):
+            raise UploadNotFound()  # terminated meanwhile (its row deleted without the lock)
+        # Not read again: `upload` was read under the lock we still hold (upload_append_begin), and
+        # every writer of a receiving upload's row takes that lock, so the row is `upload` plus this update.
+        upload.offset_hint_bytes, upload.expires_at, upload.updated_at = new_offset, expires_at, now
         file_hasher, session._file_hasher = session._file_hasher, None
-        photo = None
         if new_offset == upload.length_bytes:
             # Still under the lock: one completion at a time.
             photo = upload_complete(
                 upload_id=upload.id,
                 file_sha256=file_hasher.hexdigest() if file_hasher is not None else None,
+                upload_read_locked=upload,
                 discarded=session.discarded,
             )
-        elif file_hasher is not None:
+            return AppendResult(upload=_reload(upload), offset_bytes=new_offset, photo=photo)
+        if file_hasher is not None:
             _running_hashes.put(upload_id=upload.id, offset_bytes=new_offset, hasher=file_hasher)
-        return AppendResult(upload=_reload(upload), offset_bytes=new_offset, photo=photo)
+        return AppendResult(upload=upload, offset_bytes=new_offset, photo=None)
     finally:
         session.close()
 
@@ -548,11 +554,19 @@ def upload_failure_error(*, upload: Upload) -> MediaError:
     )
 
 
-def upload_complete(*, upload_id: UUID, file_sha256: str | None = None, discarded: list[Path] | None = None) -> Photo:
+def upload_complete(
+    *,
+    upload_id: UUID,
+    file_sha256: str | None = None,
+    upload_read_locked: Upload | None = None,
+    discarded: list[Path] | None = None,
+) -> Photo:
     """Turn a fully received upload into a Photo: verify sha256, sanitise, store, deduplicate.
 
     `file_sha256`: the sha256 of the .part file as its writer computed it while writing (the caller
     holds the upload's lock); without it the file is hashed from disk, in chunks.
+    `upload_read_locked`: the upload's row as the caller read it while holding the upload's lock (and
+    holds it still), so it is not read again; by default it is read here.
     `discarded`: where a caller holding the .part file open collects it once it is renamed away, to
     delete it after closing (see `_part_discard`); without it the file is deleted in the background.
     Idempotent: a completed upload returns its Photo; identical bytes from any upload share one Photo,
@@ -563,10 +577,13 @@ def upload_complete(*, upload_id: UUID, file_sha256: str | None = None, discarde
     Raises UploadNotFound, UploadIncomplete, and - after marking the upload failed and deleting its
     bytes, since re-sending them cannot help - UploadChecksumMismatch or an ImageRejected subclass.
     """
-    try:
-        upload = Upload.objects.select_related("photo").get(pk=upload_id)
-    except Upload.DoesNotExist:
-        raise UploadNotFound()
+    if upload_read_locked is not None and upload_read_locked.pk == upload_id:
+        upload = upload_read_locked
+    else:
+        try:
+            upload = Upload.objects.select_related("photo").get(pk=upload_id)
+        except Upload.DoesNotExist:
+            raise UploadNotFound()
     if upload.state == UploadState.COMPLETE and upload.photo is not None:
         return upload.photo
     if upload.state == UploadState.FAILED:
@@ -584,7 +601,8 @@ def upload_complete(*, upload_id: UUID, file_sha256: str | None = None, discarde
         _upload_fail(upload=upload, error=error, discarded=discarded)
         raise error
     storage = media_storage()
-    existing = Photo.objects.filter(sha256=sha256).first()
+    found = list(Photo.objects.filter(sha256=sha256)[:1])  # sha256 is unique: no ORDER BY (as .first() adds)
+    existing = found[0] if found else None
     checked: CheckedImage | None = None
     if existing is not None:
         # The same bytes were accepted before: same checks, same derivatives. Store the original again

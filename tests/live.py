@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
+from django.db import connections
 
 SERVER_START_SECONDS = 90.0  # a loaded 2-core machine can take this long; a readiness wait, not an assertion
 
@@ -35,7 +36,7 @@ def database_url_for_subprocess() -> str:
     """FIELDSYNC_DATABASE_URL naming the database this test process uses (the per-process test DB)."""
     database = settings.DATABASES["default"]
     name = str(database["NAME"])
-    if database["ENGINE"] == "django.db.backends.sqlite3":
+    if connections["default"].vendor == "sqlite":
         return f"sqlite:///{Path(name).resolve()}"  # sqlite:////abs/path
     user = quote(str(database.get("USER") or "postgres"), safe="")
     password = quote(str(database.get("PASSWORD") or ""), safe="")

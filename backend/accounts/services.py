@@ -34,6 +34,7 @@ from backend.accounts.models import (
     TokenKind,
     Unit,
 )
+from backend.accounts.token_lookup import access_token_get
 from backend.audit.services import audit_record
 from backend.core.errors import RateLimited
 from backend.core.rate import rate_counter_incr
@@ -287,12 +288,11 @@ class DeviceContext:
 
 
 def device_context_for_access_token(*, token: str) -> DeviceContext:
-    """Resolve a bearer access token. Raises TokenInvalid, TokenExpired, DeviceWipeRequired."""
-    row = (
-        DeviceToken.objects.select_related("device", "device__unit", "officer", "officer__unit")
-        .filter(token_hash=secret_hash(token), kind=TokenKind.ACCESS)
-        .first()
-    )
+    """Resolve a bearer access token. Raises TokenInvalid, TokenExpired, DeviceWipeRequired.
+
+    Every call reads the rows as they are now (one query, see `token_lookup`): nothing is cached.
+    """
+    row = access_token_get(token_hash=secret_hash(token))
     if row is None:
         raise TokenInvalid()
     if row.device.status in {DeviceStatus.REVOKED, DeviceStatus.WIPED}:

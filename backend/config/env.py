@@ -42,7 +42,7 @@ def database_from_url(url: str, *, base_dir: Path) -> dict[str, Any]:
         elif not path.is_absolute():
             path = base_dir / path
         return {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "backend.core.sqlite_pool",  # django.db.backends.sqlite3 with a pool of open connections
             "NAME": str(path),
             "OPTIONS": {
                 # IMMEDIATE: a writing transaction takes the write lock at BEGIN, so two writers queue

@@ -9,8 +9,10 @@ a method a route does not have (ninja's plain-text 405), a request Django refuse
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 
@@ -37,19 +39,37 @@ def _is_envelope_candidate(request: HttpRequest, response: HttpResponseBase) -> 
 
 
 class ApiErrorEnvelopeMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
-        self.get_response = get_response
+    """Both sync and async (Django picks by the handler): under ASGI a sync-only outermost middleware
+    made every request hop to a worker thread and back to the event loop for the rest of the chain."""
 
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        response = self.get_response(request)
-        if not _is_envelope_candidate(request, response):
-            return response
-        status = response.status_code
-        default = (ErrorCode.INTERNAL_ERROR, "Internal error.") if status >= 500 else _BY_STATUS[400]
-        code, message = _BY_STATUS.get(status, default)
-        assert isinstance(response, HttpResponse)
-        response.content = json.dumps({"code": str(code), "message": message, "details": {}}).encode()
-        response["Content-Type"] = "application/json"
-        if response.has_header("Content-Length"):
-            response["Content-Length"] = str(len(response.content))
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self._acall(request)
+        return _envelope(request, self.get_response(request))
+
+    async def _acall(self, request: HttpRequest) -> HttpResponseBase:
+        get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = self.get_response
+        return _envelope(request, await get_response(request))
+
+
+def _envelope(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+    if not _is_envelope_candidate(request, response):
         return response
+    status = response.status_code
+    default = (ErrorCode.INTERNAL_ERROR, "Internal error.") if status >= 500 else _BY_STATUS[400]
+    code, message = _BY_STATUS.get(status, default)
+    assert isinstance(response, HttpResponse)
+    response.content = json.dumps({"code": str(code), "message": message, "details": {}}).encode()
+    response["Content-Type"] = "application/json"
+    if response.has_header("Content-Length"):
+        response["Content-Length"] = str(len(response.content))
+    return response

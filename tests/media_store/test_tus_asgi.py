@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from media_store.models import Photo, Upload, UploadState
 from tests.conftest import make_device_session, make_officer, make_unit
@@ -178,7 +179,7 @@ def test_disk_full_mid_patch_answers_507_keeps_a_true_offset_and_resumes_once_sp
     mechanism = _disk_full_mechanism()
     limit = 1280 * 1024
     database = settings.DATABASES["default"]
-    if mechanism == "rlimit" and database["ENGINE"] == "django.db.backends.sqlite3":
+    if mechanism == "rlimit" and connection.vendor == "sqlite":
         # RLIMIT_FSIZE caps every file the server writes: keep the SQLite files (and their growth) below it.
         database_bytes = max(file_size(Path(f"{database['NAME']}{suffix}")) for suffix in ("", "-wal"))
         limit = database_bytes + 2 * 1024 * 1024
