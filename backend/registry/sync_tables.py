@@ -1099,10 +1099,17 @@ def photo_blobs_stored(*, sha256s: Sequence[str]) -> set[str]:
 def photo_links_mark_uploaded(*, sha256: str) -> int:
     """Flip `is_uploaded` on every photo row linking `sha256`; devices learn it through pull.
 
+    Locks in a push's order: the links' SyncRows first, then the links (a push editing a link has
+    locked its SyncRow before it locks the link; the other order deadlocks with it on PostgreSQL).
     Idempotent (rows already flagged are left alone). Returns how many rows changed.
     """
     with sync_transaction() as writer:
-        links = list(PhotoLink.objects.select_for_update().filter(sha256=sha256, is_uploaded=False).order_by("id"))
+        ids = sorted(PhotoLink.objects.filter(sha256=sha256, is_uploaded=False).values_list("id", flat=True))
+        if not ids:
+            return 0
+        writer.lock_rows([(PHOTOS, str(pk)) for pk in ids])
+        # Re-read under the lock: a concurrent marking may have flipped some already.
+        links = list(_in_chunks(PhotoLink.objects.select_for_update().filter(is_uploaded=False).order_by("id"), ids))
         for link in links:
             link.is_uploaded = True
             link.save(update_fields=["is_uploaded"])
