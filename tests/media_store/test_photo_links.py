@@ -389,3 +389,57 @@ def test_postgres_a_push_editing_a_link_while_its_upload_completes_deadlocks_nei
     assert Check.objects.get(pk=check_id).location_text == "Trạm 2"
     row = photo_rows(Phone(username="teammate", unit=unit).pull())[photo_id]
     assert (row["kind"], row["is_uploaded"]) == ("document", True)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("with_a_bad_record", [False, True], ids=["batch", "record_by_record"])
+def test_postgres_a_push_linking_a_photo_whose_upload_completes_before_its_commit_links_it_uploaded(
+    unit: Any, with_a_bad_record: bool
+) -> None:
+    """The push found no stored photo and linked it as not uploaded; before the push commits, the
+    upload completes and marks the links it can see (not this one, uncommitted). Once the push has
+    committed, the link is marked uploaded all the same, and devices pull that."""
+    from django.db import connection, transaction
+
+    from backend.registry.models import PhotoLink
+    from sync.models import SyncHead
+    from tests.media_store.racing_locks import in_thread, wait_until_waiting
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (FIELDSYNC_DATABASE_URL=postgres://...)")
+    phone = Phone(username="linker", unit=unit)
+    # The bytes come from a teammate's phone: a push that quarantines a record holds its own device's
+    # row until it commits, and so would hold back that device's upload until after the race.
+    teammate = Phone(username="teammate", unit=unit)
+    data = photo_bytes(seed=35)
+    phone.pull()
+    location = create_upload(teammate.client, teammate.session, data)
+    check_id, photo_id, bad_id = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    photos = [{"id": photo_id, **photo_values(check_id=check_id, sha256=sha256_hex(data)), "_status": "created"}]
+    if with_a_bad_record:  # the batch pass fails: the push is applied again record by record
+        photos.append({"id": bad_id, **photo_values(check_id=check_id, sha256="not-a-sha256"), "_status": "created"})
+    changes = {
+        "checks": {"created": [{"id": check_id, **check_values(), "_status": "created"}], "updated": [], "deleted": []},
+        "photos": {"created": photos, "updated": [], "deleted": []},
+    }
+    SyncHead.objects.get_or_create(pk=1)
+    pushed: list[Any] = []
+    uploaded: list[Any] = []
+    push = in_thread(lambda: push_from_a_thread(phone, changes), pushed)
+    upload = in_thread(lambda: upload_from_a_thread(teammate, location, data), uploaded)
+    with transaction.atomic():
+        # Holding the sync head, the push checks for the blob, links it, and then waits before its commit.
+        SyncHead.objects.select_for_update().get(pk=1)
+        push.start()
+        assert wait_until_waiting(1, threads=[push]), pushed
+        upload.start()
+        upload.join(timeout=60)  # the whole completion, its marking of the links included
+        assert uploaded == [204]
+        assert PhotoLink.objects.filter(pk=photo_id).count() == 0  # not committed yet
+    push.join(timeout=60)
+
+    assert pushed == [(200, {"photos": [bad_id]} if with_a_bad_record else {})]
+    assert PhotoLink.objects.get(pk=photo_id).is_uploaded is True
+    row = photo_rows(teammate.pull())[photo_id]
+    assert (row["sha256"], row["is_uploaded"]) == (sha256_hex(data), True)
