@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import orjson
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from backend.core.bulk import bulk_update_fields, parse_uuid
@@ -969,6 +969,8 @@ def apply_photo(*, record_id: str, values: Mapping[str, Any], is_new: bool, acto
     photo = _new_photo(record_id, values, actor, prefetched=None) if is_new else _load(PhotoLink, record_id)
     changed = _photo_edit(photo, values, is_new=is_new)
     _save(photo, is_new=is_new, fields=changed)
+    if is_new:
+        photo_links_recheck_after_commit(links=[photo])
     return AppliedRecord(payload=serialize_photo(photo), scope_key=scope_of_photo(photo))
 
 
@@ -996,6 +998,7 @@ def apply_photos(*, items: Sequence[ApplyItem], actor: WriteActor) -> list[Appli
         (created.append(photo) if item.is_new else edits.append((photo, changed)))
         photos.append(photo)
     _save_many(PhotoLink, created=created, changed=edits)
+    photo_links_recheck_after_commit(links=created)
     linked = _photo_linked_records(photos)
     return [
         AppliedRecord(
@@ -1099,10 +1102,19 @@ def photo_blobs_stored(*, sha256s: Sequence[str]) -> set[str]:
 def photo_links_mark_uploaded(*, sha256: str) -> int:
     """Flip `is_uploaded` on every photo row linking `sha256`; devices learn it through pull.
 
+    Locks in a push's order: the links' SyncRows first, then the links (a push editing a link has
+    locked its SyncRow before it locks the link; the other order deadlocks with it on PostgreSQL).
+    A link committed after the first read below is left to its linker, which re-checks once it has
+    committed (`photo_links_recheck_after_commit`).
     Idempotent (rows already flagged are left alone). Returns how many rows changed.
     """
     with sync_transaction() as writer:
-        links = list(PhotoLink.objects.select_for_update().filter(sha256=sha256, is_uploaded=False).order_by("id"))
+        ids = sorted(PhotoLink.objects.filter(sha256=sha256, is_uploaded=False).values_list("id", flat=True))
+        if not ids:
+            return 0
+        writer.lock_rows([(PHOTOS, str(pk)) for pk in ids])
+        # Re-read under the lock: a concurrent marking may have flipped some already.
+        links = list(_in_chunks(PhotoLink.objects.select_for_update().filter(is_uploaded=False).order_by("id"), ids))
         for link in links:
             link.is_uploaded = True
             link.save(update_fields=["is_uploaded"])
@@ -1114,6 +1126,29 @@ def photo_links_mark_uploaded(*, sha256: str) -> int:
                 changed_fields=["is_uploaded"],
             )
     return len(links)
+
+
+def photo_links_recheck_after_commit(*, links: Iterable[PhotoLink]) -> None:
+    """Inside the transaction that creates `links`: once it commits, mark uploaded those not flagged
+    whose photo is stored by then.
+
+    An upload completing meanwhile marks only the links committed when it looks (after its own
+    commit), and the linker could not see that upload's Photo before it was committed: whichever
+    commits last must see the other, so the linker looks again after its commit. Both may mark the
+    same link; the second finds nothing left to do. Registered in the current savepoint: a record
+    rolled back schedules nothing. After commit, robust: a failure is logged, the push stands.
+    """
+    digests = sorted({link.sha256 for link in links if not link.is_uploaded})
+    if digests:
+        transaction.on_commit(functools.partial(photo_links_mark_stored, sha256s=digests), robust=True)
+
+
+def photo_links_mark_stored(*, sha256s: Sequence[str]) -> int:
+    """`photo_links_mark_uploaded` for each of `sha256s` whose photo media_store holds. Idempotent;
+    returns how many rows changed."""
+    from media_store.selectors import photo_sha256s_stored
+
+    return sum(photo_links_mark_uploaded(sha256=sha256) for sha256 in sorted(photo_sha256s_stored(sha256s=sha256s)))
 
 
 def on_photo_stored(sender: Any, **kwargs: Any) -> None:

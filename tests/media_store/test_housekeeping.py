@@ -22,6 +22,7 @@ from media_store.models import Photo, PhotoBlobDeletion, Upload, UploadState
 from sync.writer import sync_transaction
 from tests.conftest import make_device_session, make_officer, make_unit
 from tests.media_store.factories import create_upload, part_path, patch, photo_bytes, sha256_hex
+from tests.media_store.racing_locks import in_thread, wait_until_waiting
 from tests.registry.conftest import device_actor, make_wanted_notice
 
 HOUSEKEEPING = "media_store.tasks.media_housekeeping_run"
@@ -455,47 +456,6 @@ def _push_check_with_photo(session: Any, *, cursor: int, sha256: str, with_a_bad
     return photos[0]
 
 
-def _backends_waiting_for_a_lock() -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")  # inside a transaction the view is a snapshot
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return int(cursor.fetchone()[0])
-
-
-def _wait_until_waiting(count: int, *, threads: list[Any]) -> bool:
-    """Poll until `count` backends of this database wait for a lock (True) or a thread ended (False)."""
-    import time
-
-    deadline = time.monotonic() + 60  # a guard against a hang, not a timing assertion
-    while time.monotonic() < deadline:
-        if _backends_waiting_for_a_lock() >= count:
-            return True
-        if not all(thread.is_alive() for thread in threads):
-            return False
-        time.sleep(0.005)
-    raise AssertionError("neither waited for a lock nor ended")
-
-
-def _in_thread(target: Any, answers: list[Any]) -> Any:
-    import threading
-
-    from django.db import connections
-
-    def run() -> None:
-        try:
-            answers.append(target())
-        except BaseException as error:  # reported by the assertions
-            answers.append(error)
-        finally:
-            connections.close_all()
-
-    return threading.Thread(target=run)
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("with_a_bad_record", [False, True], ids=["batch", "record_by_record"])
@@ -517,18 +477,18 @@ def test_postgres_a_push_linking_a_photo_makes_the_cleanup_wait_and_see_the_link
     SyncHead.objects.get_or_create(pk=1)
     pushed: list[Any] = []
     cleaned: list[Any] = []
-    push = _in_thread(
+    push = in_thread(
         lambda: _push_check_with_photo(session, cursor=cursor, sha256=old.sha256, with_a_bad_record=with_a_bad_record),
         pushed,
     )
-    cleanup = _in_thread(lambda: services.photos_unreferenced_delete(retention_days=30), cleaned)
+    cleanup = in_thread(lambda: services.photos_unreferenced_delete(retention_days=30), cleaned)
     with transaction.atomic():
         # Holding the sync head, the push applies every record and then waits before its commit.
         SyncHead.objects.select_for_update().get(pk=1)
         push.start()
-        assert _wait_until_waiting(1, threads=[push]), pushed
+        assert wait_until_waiting(1, threads=[push]), pushed
         cleanup.start()
-        cleanup_waited = _wait_until_waiting(2, threads=[push, cleanup])
+        cleanup_waited = wait_until_waiting(2, threads=[push, cleanup])
     push.join(timeout=60)
     cleanup.join(timeout=60)
 
@@ -563,7 +523,7 @@ def test_postgres_a_push_linking_a_photo_the_cleanup_is_deleting_waits_and_links
     old = stored_photo(session, seed=53, age_days=90)
     cursor = _pull_cursor(session)
     pushed: list[Any] = []
-    push = _in_thread(
+    push = in_thread(
         lambda: _push_check_with_photo(session, cursor=cursor, sha256=old.sha256, with_a_bad_record=with_a_bad_record),
         pushed,
     )
@@ -571,7 +531,7 @@ def test_postgres_a_push_linking_a_photo_the_cleanup_is_deleting_waits_and_links
 
     def start_the_push_and_wait_until_it_waits_for_a_lock() -> None:
         push.start()
-        push_waited.append(_wait_until_waiting(1, threads=[push]))
+        push_waited.append(wait_until_waiting(1, threads=[push]))
 
     HookedPhotoAccess.inside_delete = start_the_push_and_wait_until_it_waits_for_a_lock
     try:
@@ -606,7 +566,7 @@ def test_postgres_a_face_search_starting_on_a_photo_makes_the_cleanup_wait_and_s
     SyncHead.objects.get_or_create(pk=1)
     started: list[Any] = []
     cleaned: list[Any] = []
-    search = _in_thread(
+    search = in_thread(
         lambda: face_search_start(
             device=session.device,
             officer=officer,
@@ -616,13 +576,13 @@ def test_postgres_a_face_search_starting_on_a_photo_makes_the_cleanup_wait_and_s
         ),
         started,
     )
-    cleanup = _in_thread(lambda: services.photos_unreferenced_delete(retention_days=30), cleaned)
+    cleanup = in_thread(lambda: services.photos_unreferenced_delete(retention_days=30), cleaned)
     with transaction.atomic():
         SyncHead.objects.select_for_update().get(pk=1)  # the search waits before its commit
         search.start()
-        assert _wait_until_waiting(1, threads=[search]), started
+        assert wait_until_waiting(1, threads=[search]), started
         cleanup.start()
-        cleanup_waited = _wait_until_waiting(2, threads=[search, cleanup])
+        cleanup_waited = wait_until_waiting(2, threads=[search, cleanup])
     search.join(timeout=60)
     cleanup.join(timeout=60)
 
@@ -649,7 +609,7 @@ def test_postgres_a_face_search_starting_on_a_photo_the_cleanup_is_deleting_find
     session = make_device_session(officer=officer)
     old = stored_photo(session, seed=55, age_days=90)
     started: list[Any] = []
-    search = _in_thread(
+    search = in_thread(
         lambda: face_search_start(
             device=session.device,
             officer=officer,
@@ -663,7 +623,7 @@ def test_postgres_a_face_search_starting_on_a_photo_the_cleanup_is_deleting_find
 
     def start_the_search_and_wait_until_it_waits_for_a_lock() -> None:
         search.start()
-        search_waited.append(_wait_until_waiting(1, threads=[search]))
+        search_waited.append(wait_until_waiting(1, threads=[search]))
 
     HookedPhotoAccess.inside_delete = start_the_search_and_wait_until_it_waits_for_a_lock
     try:

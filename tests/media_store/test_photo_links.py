@@ -289,3 +289,157 @@ def test_an_original_altered_on_disk_fails_its_verified_read(linked: tuple[Phone
         selectors.photo_original_read(photo=photo)
 
     assert caught.value.details == {"sha256": photo.sha256, "part": "original"}
+
+
+# --- a push racing the completion of the photo's upload (PostgreSQL: real row locks) ----------------
+
+
+def photo_values(*, check_id: str, sha256: str, kind: str = "subject") -> dict[str, Any]:
+    return {
+        "record_table": "checks",
+        "record_id": check_id,
+        "sha256": sha256,
+        "captured_at": CAPTURED_AT_MS,
+        "kind": kind,
+        "is_uploaded": False,
+    }
+
+
+def push_from_a_thread(phone: Phone, changes: dict[str, Any]) -> tuple[int, Any]:
+    """A push through the real endpoint with a client of its own: (status, rejected ids or the body)."""
+    response = Client(raise_request_exception=False).post(
+        f"/api/v1/sync/push?last_pulled_at={phone.cursor}",
+        data={"changes": changes},
+        content_type="application/json",
+        headers=phone.auth,
+    )
+    body = response.json() if response["Content-Type"] == "application/json" else response.content
+    return response.status_code, body.get("experimentalRejectedIds", body) if response.status_code == 200 else body
+
+
+def upload_from_a_thread(phone: Phone, location: str, data: bytes) -> int:
+    return int(patch(Client(raise_request_exception=False), phone.session, location, data, 0).status_code)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgres_a_push_editing_a_link_while_its_upload_completes_deadlocks_neither(unit: Any) -> None:
+    """The push holds the link's SyncRow when the completion marks the link uploaded: the completion
+    waits for the push (it takes the SyncRows first, as the push does) instead of holding the link
+    the push needs next, so neither is aborted as a deadlock and both changes reach the devices."""
+    from django.db import connection, transaction
+
+    from backend.registry.models import Check, PhotoLink
+    from tests.media_store.racing_locks import in_thread, wait_until_waiting
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (FIELDSYNC_DATABASE_URL=postgres://...)")
+    phone = Phone(username="editor", unit=unit)
+    data = photo_bytes(seed=34)
+    phone.pull()
+    check_id, photo_id = phone.push_check_with_photo(sha256=sha256_hex(data))
+    phone.pull()
+    location = create_upload(phone.client, phone.session, data)
+    changes = {
+        "checks": {
+            "created": [],
+            "updated": [
+                {
+                    "id": check_id,
+                    **check_values(location_text="Trạm 2"),
+                    "_status": "updated",
+                    "_changed": "location_text",
+                }
+            ],
+            "deleted": [],
+        },
+        "photos": {
+            "created": [],
+            "updated": [
+                {
+                    "id": photo_id,
+                    **photo_values(check_id=check_id, sha256=sha256_hex(data), kind="document"),
+                    "_status": "updated",
+                    "_changed": "kind",
+                }
+            ],
+            "deleted": [],
+        },
+    }
+    pushed: list[Any] = []
+    uploaded: list[Any] = []
+    push = in_thread(lambda: push_from_a_thread(phone, changes), pushed)
+    upload = in_thread(lambda: upload_from_a_thread(phone, location, data), uploaded)
+    with transaction.atomic():
+        # The push locks its SyncRows (the check's and the link's), then waits here for the check,
+        # before it locks the link.
+        Check.objects.select_for_update().get(pk=check_id)
+        push.start()
+        assert wait_until_waiting(1, threads=[push]), pushed
+        upload.start()
+        upload_waited = wait_until_waiting(2, threads=[push, upload])
+    push.join(timeout=60)
+    upload.join(timeout=60)
+
+    assert upload_waited, uploaded  # its marking of the link waited for a lock the push holds
+    assert pushed == [(200, {})]
+    assert uploaded == [204]
+    link = PhotoLink.objects.get(pk=photo_id)
+    assert (link.kind, link.is_uploaded) == ("document", True)
+    assert Check.objects.get(pk=check_id).location_text == "Trạm 2"
+    row = photo_rows(Phone(username="teammate", unit=unit).pull())[photo_id]
+    assert (row["kind"], row["is_uploaded"]) == ("document", True)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("with_a_bad_record", [False, True], ids=["batch", "record_by_record"])
+def test_postgres_a_push_linking_a_photo_whose_upload_completes_before_its_commit_links_it_uploaded(
+    unit: Any, with_a_bad_record: bool
+) -> None:
+    """The push found no stored photo and linked it as not uploaded; before the push commits, the
+    upload completes and marks the links it can see (not this one, uncommitted). Once the push has
+    committed, the link is marked uploaded all the same, and devices pull that."""
+    from django.db import connection, transaction
+
+    from backend.registry.models import PhotoLink
+    from sync.models import SyncHead
+    from tests.media_store.racing_locks import in_thread, wait_until_waiting
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (FIELDSYNC_DATABASE_URL=postgres://...)")
+    phone = Phone(username="linker", unit=unit)
+    # The bytes come from a teammate's phone: a push that quarantines a record holds its own device's
+    # row until it commits, and so would hold back that device's upload until after the race.
+    teammate = Phone(username="teammate", unit=unit)
+    data = photo_bytes(seed=35)
+    phone.pull()
+    location = create_upload(teammate.client, teammate.session, data)
+    check_id, photo_id, bad_id = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    photos = [{"id": photo_id, **photo_values(check_id=check_id, sha256=sha256_hex(data)), "_status": "created"}]
+    if with_a_bad_record:  # the batch pass fails: the push is applied again record by record
+        photos.append({"id": bad_id, **photo_values(check_id=check_id, sha256="not-a-sha256"), "_status": "created"})
+    changes = {
+        "checks": {"created": [{"id": check_id, **check_values(), "_status": "created"}], "updated": [], "deleted": []},
+        "photos": {"created": photos, "updated": [], "deleted": []},
+    }
+    SyncHead.objects.get_or_create(pk=1)
+    pushed: list[Any] = []
+    uploaded: list[Any] = []
+    push = in_thread(lambda: push_from_a_thread(phone, changes), pushed)
+    upload = in_thread(lambda: upload_from_a_thread(teammate, location, data), uploaded)
+    with transaction.atomic():
+        # Holding the sync head, the push checks for the blob, links it, and then waits before its commit.
+        SyncHead.objects.select_for_update().get(pk=1)
+        push.start()
+        assert wait_until_waiting(1, threads=[push]), pushed
+        upload.start()
+        upload.join(timeout=60)  # the whole completion, its marking of the links included
+        assert uploaded == [204]
+        assert PhotoLink.objects.filter(pk=photo_id).count() == 0  # not committed yet
+    push.join(timeout=60)
+
+    assert pushed == [(200, {"photos": [bad_id]} if with_a_bad_record else {})]
+    assert PhotoLink.objects.get(pk=photo_id).is_uploaded is True
+    row = photo_rows(teammate.pull())[photo_id]
+    assert (row["sha256"], row["is_uploaded"]) == (sha256_hex(data), True)
