@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 
 def backends_waiting_for_a_lock() -> int:
@@ -49,3 +49,19 @@ def in_thread(target: Callable[[], Any], answers: list[Any]) -> threading.Thread
             connections.close_all()
 
     return threading.Thread(target=run)
+
+
+def second_waits_behind_first(
+    *, hold: Callable[[], Any], first: threading.Thread, first_answers: list[Any], second: threading.Thread
+) -> bool:
+    """In a transaction holding `hold()`'s lock: start `first`, wait until it waits for a lock, start
+    `second`, and see whether it waits too (returned). Both are joined once the lock is released."""
+    with transaction.atomic():
+        hold()
+        first.start()
+        assert wait_until_waiting(1, threads=[first]), first_answers
+        second.start()
+        second_waited = wait_until_waiting(2, threads=[first, second])
+    first.join(timeout=60)
+    second.join(timeout=60)
+    return second_waited

@@ -22,7 +22,7 @@ from media_store.models import Photo, PhotoBlobDeletion, Upload, UploadState
 from sync.writer import sync_transaction
 from tests.conftest import make_device_session, make_officer, make_unit
 from tests.media_store.factories import create_upload, part_path, patch, photo_bytes, sha256_hex
-from tests.media_store.racing_locks import in_thread, wait_until_waiting
+from tests.media_store.racing_locks import in_thread, second_waits_behind_first, wait_until_waiting
 from tests.registry.conftest import device_actor, make_wanted_notice
 
 HOUSEKEEPING = "media_store.tasks.media_housekeeping_run"
@@ -462,7 +462,7 @@ def _push_check_with_photo(session: Any, *, cursor: int, sha256: str, with_a_bad
 def test_postgres_a_push_linking_a_photo_makes_the_cleanup_wait_and_see_the_link(with_a_bad_record: bool) -> None:
     """The push has linked the photo (not committed yet) when the cleanup comes: the cleanup waits for
     the push's lock on the Photo, then sees the committed link and keeps the photo and its bytes."""
-    from django.db import connection, transaction
+    from django.db import connection
 
     from sync.models import SyncHead
     from tests.registry.conftest import COMMUNE_A
@@ -482,15 +482,13 @@ def test_postgres_a_push_linking_a_photo_makes_the_cleanup_wait_and_see_the_link
         pushed,
     )
     cleanup = in_thread(lambda: services.photos_unreferenced_delete(retention_days=30), cleaned)
-    with transaction.atomic():
-        # Holding the sync head, the push applies every record and then waits before its commit.
-        SyncHead.objects.select_for_update().get(pk=1)
-        push.start()
-        assert wait_until_waiting(1, threads=[push]), pushed
-        cleanup.start()
-        cleanup_waited = wait_until_waiting(2, threads=[push, cleanup])
-    push.join(timeout=60)
-    cleanup.join(timeout=60)
+    # Holding the sync head, the push applies every record and then waits before its commit.
+    cleanup_waited = second_waits_behind_first(
+        hold=lambda: SyncHead.objects.select_for_update().get(pk=1),
+        first=push,
+        first_answers=pushed,
+        second=cleanup,
+    )
 
     assert cleanup_waited, cleaned  # for the push's lock on the Photo
     assert len(pushed) == 1 and isinstance(pushed[0], dict), pushed
@@ -552,7 +550,7 @@ def test_postgres_a_push_linking_a_photo_the_cleanup_is_deleting_waits_and_links
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_postgres_a_face_search_starting_on_a_photo_makes_the_cleanup_wait_and_see_its_probe() -> None:
-    from django.db import connection, transaction
+    from django.db import connection
 
     from backend.faces.models import FaceSearch
     from backend.faces.services import face_search_start
@@ -577,14 +575,12 @@ def test_postgres_a_face_search_starting_on_a_photo_makes_the_cleanup_wait_and_s
         started,
     )
     cleanup = in_thread(lambda: services.photos_unreferenced_delete(retention_days=30), cleaned)
-    with transaction.atomic():
-        SyncHead.objects.select_for_update().get(pk=1)  # the search waits before its commit
-        search.start()
-        assert wait_until_waiting(1, threads=[search]), started
-        cleanup.start()
-        cleanup_waited = wait_until_waiting(2, threads=[search, cleanup])
-    search.join(timeout=60)
-    cleanup.join(timeout=60)
+    cleanup_waited = second_waits_behind_first(
+        hold=lambda: SyncHead.objects.select_for_update().get(pk=1),  # the search waits before its commit
+        first=search,
+        first_answers=started,
+        second=cleanup,
+    )
 
     assert cleanup_waited, cleaned  # for the search's lock on the Photo
     assert len(started) == 1 and isinstance(started[0], FaceSearch), started

@@ -327,10 +327,10 @@ def test_postgres_a_push_editing_a_link_while_its_upload_completes_deadlocks_nei
     """The push holds the link's SyncRow when the completion marks the link uploaded: the completion
     waits for the push (it takes the SyncRows first, as the push does) instead of holding the link
     the push needs next, so neither is aborted as a deadlock and both changes reach the devices."""
-    from django.db import connection, transaction
+    from django.db import connection
 
     from backend.registry.models import Check, PhotoLink
-    from tests.media_store.racing_locks import in_thread, wait_until_waiting
+    from tests.media_store.racing_locks import in_thread, second_waits_behind_first
 
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (FIELDSYNC_DATABASE_URL=postgres://...)")
@@ -370,16 +370,14 @@ def test_postgres_a_push_editing_a_link_while_its_upload_completes_deadlocks_nei
     uploaded: list[Any] = []
     push = in_thread(lambda: push_from_a_thread(phone, changes), pushed)
     upload = in_thread(lambda: upload_from_a_thread(phone, location, data), uploaded)
-    with transaction.atomic():
-        # The push locks its SyncRows (the check's and the link's), then waits here for the check,
-        # before it locks the link.
-        Check.objects.select_for_update().get(pk=check_id)
-        push.start()
-        assert wait_until_waiting(1, threads=[push]), pushed
-        upload.start()
-        upload_waited = wait_until_waiting(2, threads=[push, upload])
-    push.join(timeout=60)
-    upload.join(timeout=60)
+    # The push locks its SyncRows (the check's and the link's), then waits here for the check,
+    # before it locks the link.
+    upload_waited = second_waits_behind_first(
+        hold=lambda: Check.objects.select_for_update().get(pk=check_id),
+        first=push,
+        first_answers=pushed,
+        second=upload,
+    )
 
     assert upload_waited, uploaded  # its marking of the link waited for a lock the push holds
     assert pushed == [(200, {})]
