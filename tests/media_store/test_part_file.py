@@ -198,3 +198,39 @@ def test_batches_end_on_aligned_offsets_and_keep_every_byte_in_order(start_bytes
     out.append(rest)
     assert len(out) > 5
     assert b"".join(bytes(piece) for batch in out for piece in batch) == b"".join(chunks)
+
+
+def test_cancelling_the_future_of_a_queued_batch_neither_skips_it_nor_leaves_a_hole(tmp_path: Path) -> None:
+    # asyncio.wrap_future cancels the concurrent Future when the awaiting task is cancelled (a request
+    # cancelled while it waits for its oldest batch). A batch still queued behind a busy pool must be
+    # written all the same, before the next: a skipped one would leave zeros the file size counts.
+    path, descriptor = open_part(tmp_path)
+    with ThreadPoolExecutor(max_workers=1) as busy_pool:
+        gate = threading.Event()
+        busy_pool.submit(gate.wait)  # every worker is busy: the batches below stay queued
+        writer = PartWriter(descriptor=descriptor, path=path, start_bytes=0, pool=busy_pool)
+        first, second = os.urandom(3 * DIRECT_ALIGN_BYTES), os.urandom(2 * DIRECT_ALIGN_BYTES + 5)
+        queued = writer.submit([first], on_error=lambda error: error)
+        writer.submit([second], on_error=lambda error: error)
+
+        queued.cancel()
+        gate.set()
+        writer.close()
+    os.close(descriptor)
+    assert path.read_bytes() == first + second
+    assert writer.written_bytes == len(first) + len(second)
+
+
+def test_a_lane_call_whose_future_was_cancelled_still_runs_before_the_next_and_wait_waits_for_it() -> None:
+    with ThreadPoolExecutor(max_workers=1) as busy_pool:
+        gate = threading.Event()
+        busy_pool.submit(gate.wait)
+        lane = Lane(busy_pool)
+        ran: list[str] = []
+        only = lane.submit(lambda: ran.append("only"))
+
+        only.cancel()
+        gate.set()
+        lane.wait()  # returns once the call has ended, not at the cancellation
+
+        assert ran == ["only"]

@@ -3,6 +3,7 @@ raced and driven by the real tuspy client through a proxy that cuts connections.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -20,6 +21,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from media_store import services, tus_asgi
 from media_store.models import Photo, Upload, UploadState
 from tests.conftest import make_device_session, make_officer, make_unit
 from tests.media_store.factories import OFFSET_TYPE, UPLOADS_URL, photo_bytes, sha256_hex, tus_headers, tus_metadata
@@ -232,6 +234,56 @@ def test_disk_full_mid_patch_answers_507_keeps_a_true_offset_and_resumes_once_sp
         if mechanism == "tmpfs":
             subprocess.run(["umount", str(small)], check=True)
     print(f"disk-full mechanism: {mechanism}, stored before the failure: {stored} bytes")
+
+
+def test_a_patch_cancelled_while_its_batches_wait_for_a_busy_write_pool_leaves_no_hole(session: Any) -> None:
+    # Every upload shares the write threads: under load a PATCH's oldest batch may still be queued when
+    # the request's task is cancelled (server shutdown). The file must stay a prefix of the body: a
+    # batch skipped while later ones are written would leave zeros that HEAD reports as received.
+    megabyte = 1024 * 1024
+    data = os.urandom(8 * megabyte)
+    upload = services.upload_create(
+        device_id=session.device.pk, length_bytes=len(data), metadata=services.UploadMetadata(sha256=sha256_hex(data))
+    )
+    started = services.upload_append_begin(upload=upload, offset_bytes=0, content_length=None, checksum=None)
+    assert isinstance(started, services.AppendSession)
+    part = services.upload_part_path(upload_id=upload.id)
+    gate = threading.Event()
+    blockers = [services._write_pool.submit(gate.wait) for _ in range(services._write_pool._max_workers)]
+
+    async def scenario() -> None:
+        waiting = asyncio.Event()
+        sent = {"count": 0}
+
+        async def receive() -> dict[str, Any]:
+            if sent["count"] == services.PIPELINE_BATCHES:
+                waiting.set()  # this batch waits for room: the oldest queued one has to be written first
+            elif sent["count"] > services.PIPELINE_BATCHES:
+                await asyncio.Event().wait()  # never reached: the task is cancelled first
+            start = sent["count"] * megabyte
+            sent["count"] += 1
+            return {"type": "http.request", "body": data[start : start + megabyte], "more_body": True}
+
+        task = asyncio.ensure_future(tus_asgi._receive_into(started, receive))
+        await waiting.wait()
+        await asyncio.sleep(0)  # the task waits on its oldest batch, still queued behind the busy pool
+        task.cancel()
+        for _ in range(3):  # the cancellation reaches the awaited futures in the next loop iterations
+            await asyncio.sleep(0)
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        gate.set()
+        for blocker in blockers:
+            blocker.result()
+        started.close()
+    stored = file_size(part)
+    assert stored == services.PIPELINE_BATCHES * megabyte  # every queued batch, in order
+    assert part.read_bytes() == data[:stored]
 
 
 # --- streaming and memory -------------------------------------------------------------------------
