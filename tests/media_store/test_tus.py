@@ -319,6 +319,41 @@ def test_disk_full_mid_patch_keeps_the_whole_bytes_and_the_upload_resumes(
     assert Photo.objects.get().sha256 == sha256_hex(data)
 
 
+def test_disk_full_mid_checksum_patch_keeps_none_of_its_unverified_bytes(
+    client: Client, session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The body was damaged on the way (that is what Upload-Checksum is for) and the disk fills before
+    # its end: the bytes written so far cannot be verified, so none of them may stay. Kept, they would
+    # make the whole upload fail its sha256 at completion, losing the bytes accepted before.
+    data = photo_bytes()
+    location = create_upload(client, session, data)
+    assert patch(client, session, location, data[:1000], 0).status_code == 204
+    damaged = bytearray(data[1000:])
+    damaged[500] ^= 0xFF
+    declared = base64.b64encode(hashlib.sha256(data[1000:]).digest()).decode()
+    real_pwrite = os.pwrite
+    budget = {"bytes": 70_000}
+
+    def write_until_full(descriptor: int, payload: Any, offset: int) -> int:
+        if budget["bytes"] <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        count = real_pwrite(descriptor, memoryview(payload)[: budget["bytes"]], offset)
+        budget["bytes"] -= count
+        return count
+
+    monkeypatch.setattr(part_file.os, "pwrite", write_until_full)
+    response = patch(client, session, location, bytes(damaged), 1000, **{"Upload-Checksum": f"sha256 {declared}"})
+    monkeypatch.undo()
+
+    assert response.status_code == 507
+    assert envelope(response)["details"] == {"offset_bytes": 1000}
+    assert part_path(location).read_bytes() == data[:1000]
+    assert head(client, session, location)["Upload-Offset"] == "1000"
+    done = patch(client, session, location, data[1000:], 1000, **{"Upload-Checksum": f"sha256 {declared}"})
+    assert done.status_code == 204, done.content
+    assert Photo.objects.get().sha256 == sha256_hex(data)
+
+
 # --- integrity ------------------------------------------------------------------------------------
 
 
