@@ -313,8 +313,9 @@ class AppendSession:
     on receiving; `write` is the same, waiting for it. `upload_append_finish` waits for every batch and
     fsyncs them before the offset is acknowledged. On a full disk the file is cut back to the bytes
     written and StorageFull is raised; the bytes before that stay (they are a correct prefix of the
-    upload). Besides the PATCH's own Upload-Checksum it keeps the running sha256 of the whole file when
-    this process saw every byte before (see `_RunningHashes`).
+    upload), except those of a PATCH with an Upload-Checksum, which cannot be verified. Besides the
+    PATCH's own Upload-Checksum it keeps the running sha256 of the whole file when this process saw
+    every byte before (see `_RunningHashes`).
     """
 
     def __init__(
@@ -382,8 +383,13 @@ class AppendSession:
         self._hashes.wait()
 
     def _write_failed(self, error: OSError) -> BaseException:
-        """On the writing thread, at the first failed write: keep the bytes that reached the file."""
+        """On the writing thread, at the first failed write: keep the bytes that reached the file.
+
+        Unless the PATCH carries an Upload-Checksum: its body cannot be verified now, so none of it stays
+        (damaged bytes kept would fail the whole upload's sha256 at completion)."""
         self._file_hasher = None  # it no longer matches the file: completion hashes from disk
+        if self.checksum is not None:
+            self._writer.written_bytes = 0  # only this (the writing) thread changes it meanwhile
         _truncate(self._fd(), self.offset_bytes)
         if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             return StorageFull(details={"offset_bytes": self.offset_bytes})
