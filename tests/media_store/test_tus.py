@@ -259,6 +259,32 @@ def test_replayed_final_patch_after_a_lost_response_returns_the_same_photo(clien
     assert Photo.objects.count() == 1
 
 
+@pytest.mark.parametrize("outcome", ["completed", "failed"])
+def test_a_patch_that_read_the_upload_before_its_completion_leaves_no_part_file_behind(
+    client: Client, session: Any, outcome: str
+) -> None:
+    # A PATCH racing the completing one: it read the row while receiving, then opened the .part path
+    # after completion had renamed the file away (creating an empty one) and found the upload finished.
+    data = photo_bytes()
+    location = create_upload(client, session, data, declared_sha256=None if outcome == "completed" else "0" * 64)
+    upload_read_before = Upload.objects.get()
+    finished = patch(client, session, location, data, 0)
+    assert finished.status_code == (204 if outcome == "completed" else 460)
+    services.part_discards_wait()
+
+    if outcome == "completed":
+        replayed = services.upload_append_begin(
+            upload=upload_read_before, offset_bytes=len(data), content_length=0, checksum=None
+        )
+        assert isinstance(replayed, services.AppendResult)
+    else:
+        with pytest.raises(services.MediaError):
+            services.upload_append_begin(upload=upload_read_before, offset_bytes=0, content_length=10, checksum=None)
+
+    assert not part_path(location).exists()
+    assert list((Path(settings.MEDIA_ROOT) / "uploads").iterdir()) == []
+
+
 def test_body_longer_than_the_rest_of_the_upload_is_413_and_writes_nothing(client: Client, session: Any) -> None:
     data = photo_bytes()
     location = create_upload(client, session, data)
