@@ -445,6 +445,8 @@ def upload_append_begin(
         except BlockingIOError:
             raise UploadLocked()
         upload = _reload(upload)  # whoever held the lock before us may have completed or failed it
+        if upload.state != UploadState.RECEIVING:
+            _part_recreated_delete(path=path, descriptor=descriptor)
         upload_raise_if_unusable(upload=upload, now=now)
         if upload.state == UploadState.COMPLETE:
             return _append_to_complete(upload=upload, offset_bytes=offset_bytes, content_length=content_length)
@@ -461,6 +463,18 @@ def upload_append_begin(
         os.close(descriptor)
         raise
     return AppendSession(upload=upload, descriptor=descriptor, path=path, start_bytes=on_disk_bytes, checksum=checksum)
+
+
+def _part_recreated_delete(*, path: Path, descriptor: int) -> None:
+    """Delete the .part file `descriptor` (locked) holds, if it is still at `path`: of an upload that is
+    finished, so its file was re-created by our open after completion had renamed the real one away."""
+    held = os.fstat(descriptor)
+    try:
+        current = path.stat()
+    except FileNotFoundError:
+        return
+    if (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+        path.unlink(missing_ok=True)
 
 
 def upload_append_finish(*, session: AppendSession, is_body_cut: bool = False) -> AppendResult:
