@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fcntl
 import hashlib
 import io
 import os
+import random
 import resource
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -157,6 +160,55 @@ def test_server_killed_mid_patch_keeps_the_received_bytes_and_the_upload_resumes
     assert done.headers["Upload-Offset"] == str(len(data))
     assert done.headers["Fieldsync-Photo-Sha256"] == sha256_hex(data)
     assert_photo_stored(restarted, data)
+
+
+def part_is_unlocked(part: Path) -> bool:
+    """Whether no request holds the upload's write lock (the flock is shared across processes)."""
+    descriptor = os.open(part, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(descriptor)
+    return True
+
+
+def test_kills_and_client_cuts_at_unaligned_moments_leave_a_true_prefix_and_the_upload_completes(
+    servers: Callable[..., ServerProcess], session: Any
+) -> None:
+    rng = random.Random(26)
+    data = photo_bytes(seed=26, size=(3600, 2700))  # about 9.5 MB: room for every round
+    server = servers()
+    path = create_upload(server, session, data)
+    part = part_file(server, path)
+    offsets = []
+    for round_index in range(4):
+        offset = head_offset(server, session, path)
+        assert part.read_bytes() == data[:offset]  # whatever was cut, the file is what the client sent
+        offsets.append(offset)
+        request = slow_patch(server, session, path, offset=offset, length=len(data) - offset)
+        amount = min(len(data) - offset - 1, rng.randrange(1024 * 1024 + 1, 2 * 1024 * 1024))
+        position = offset
+        while position < offset + amount:
+            piece = rng.randrange(1, 3 * PIECE_BYTES)  # unaligned pieces: batches end wherever they fall
+            request.send(data[position : min(position + piece, offset + amount)])
+            position = min(position + piece, offset + amount)
+        wait_until(partial(lambda start: file_size(part) > start, offset), what="this PATCH's first batch on disk")
+        if round_index % 2 == 0:
+            server.kill()  # mid-PATCH, batches in flight
+            request.close()
+            server = servers(port=server.port)
+        else:
+            request.close()  # the client is gone: the server keeps what arrived (and its running sha256)
+            wait_until(lambda: part_is_unlocked(part), what="the cut PATCH to end")
+    offset = head_offset(server, session, path)
+    assert part.read_bytes() == data[:offset]
+    assert len(set(offsets)) == len(offsets) and offset > offsets[-1]  # every round kept something
+    done = patch(server, session, path, data[offset:], offset)
+    assert done.status_code == 204, done.text
+    assert done.headers["Fieldsync-Photo-Sha256"] == sha256_hex(data)
+    assert_photo_stored(server, data)
 
 
 def _disk_full_mechanism() -> str:
