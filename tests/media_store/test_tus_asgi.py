@@ -24,7 +24,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from media_store import services, tus_asgi
+from media_store import services, tus_asgi, tus_views
 from media_store.models import Photo, Upload, UploadState
 from tests.conftest import make_device_session, make_officer, make_unit
 from tests.media_store.factories import OFFSET_TYPE, UPLOADS_URL, photo_bytes, sha256_hex, tus_headers, tus_metadata
@@ -336,6 +336,70 @@ def test_a_patch_cancelled_while_its_batches_wait_for_a_busy_write_pool_leaves_n
     stored = file_size(part)
     assert stored == services.PIPELINE_BATCHES * megabyte  # every queued batch, in order
     assert part.read_bytes() == data[:stored]
+
+
+def test_a_patch_cancelled_while_it_takes_the_upload_lock_releases_the_lock(
+    session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lock is taken in a worker thread that a cancelled request cannot stop: the session it then
+    # returns must still be closed, or its descriptor keeps the flock and every later PATCH gets 423.
+    data = photo_bytes(seed=27)
+    upload = services.upload_create(
+        device_id=session.device.pk, length_bytes=len(data), metadata=services.UploadMetadata(sha256=sha256_hex(data))
+    )
+    part = services.upload_part_path(upload_id=upload.id)
+    locked, release = threading.Event(), threading.Event()
+    real_patch_start = tus_views.patch_start
+
+    def patch_start_then_stall(request: Any, upload: Upload) -> Any:
+        started = real_patch_start(request, upload)
+        locked.set()
+        release.wait(timeout=30)  # the request is cancelled meanwhile
+        return started
+
+    monkeypatch.setattr(tus_views, "patch_start", patch_start_then_stall)
+    headers = tus_headers(
+        session, **{"Upload-Offset": "0", "Content-Type": OFFSET_TYPE, "Content-Length": str(len(data))}
+    )
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PATCH",
+        "scheme": "http",
+        "path": f"{UPLOADS_URL}/{upload.id}",
+        "raw_path": f"{UPLOADS_URL}/{upload.id}".encode(),
+        "query_string": b"",
+        "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()],
+        "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 50000),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": data, "more_body": False}
+
+    async def send(message: Any) -> None:
+        pass
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(tus_asgi._patch(scope, receive, send, upload_id=upload.id))
+        await asyncio.to_thread(locked.wait, 30)
+        assert not part_is_unlocked(part)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()
+        for _ in range(2000):  # the stalled thread returns its session; whoever gets it must close it
+            if part_is_unlocked(part):
+                return
+            await asyncio.sleep(0.01)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
+    assert part_is_unlocked(part)
+    assert file_size(part) == 0
 
 
 # --- streaming and memory -------------------------------------------------------------------------
