@@ -461,6 +461,78 @@ def test_a_second_patch_while_one_is_streaming_gets_423_and_the_first_completes(
     assert_photo_stored(server, data)
 
 
+def test_a_chunked_body_longer_than_the_rest_of_the_upload_is_413_and_keeps_only_the_earlier_patches(
+    servers: Callable[..., ServerProcess], session: Any
+) -> None:
+    data = photo_bytes(seed=28, size=(1600, 1200))
+    server = servers()
+    path = create_upload(server, session, data)
+    part = part_file(server, path)
+    assert patch(server, session, path, data[:12_345], 0).status_code == 204
+
+    def body() -> Iterator[bytes]:  # no Content-Length: the server finds the excess while receiving
+        rest = data[12_345:] + b"x" * 5000
+        for start in range(0, len(rest), 100_003):
+            yield rest[start : start + 100_003]
+
+    oversize = httpx.patch(
+        f"{server.base_url}{path}",
+        content=body(),
+        headers=tus_headers(session, **{"Upload-Offset": "12345", "Content-Type": OFFSET_TYPE}),
+        timeout=60,
+    )
+
+    assert oversize.status_code == 413, oversize.text
+    assert oversize.json()["code"] == "upload_too_large"
+    wait_until(lambda: part_is_unlocked(part), what="the refused PATCH to end")
+    assert part.read_bytes() == data[:12_345]
+    assert head_offset(server, session, path) == 12_345
+    done = patch(server, session, path, data[12_345:], 12_345)
+    assert done.status_code == 204, done.text
+    assert_photo_stored(server, data)
+
+
+def test_a_checksum_patch_cut_by_the_client_mid_batch_keeps_nothing_and_a_termination_meanwhile_gets_423(
+    servers: Callable[..., ServerProcess], session: Any
+) -> None:
+    data = photo_bytes(seed=29, size=(1600, 1200))
+    server = servers()
+    path = create_upload(server, session, data)
+    part = part_file(server, path)
+    assert patch(server, session, path, data[:7777], 0).status_code == 204
+    digest = base64.b64encode(hashlib.sha256(data[7777:]).digest()).decode()
+    request = SlowRequest(
+        port=server.port,
+        method="PATCH",
+        path=path,
+        headers=tus_headers(
+            session,
+            **{
+                "Upload-Offset": "7777",
+                "Content-Type": OFFSET_TYPE,
+                "Content-Length": str(len(data) - 7777),
+                "Upload-Checksum": f"sha256 {digest}",
+            },
+        ),
+    )
+    cut_at = 7777 + 1024 * 1024 + 50_001  # a batch written, the next one part-received
+    for start in range(7777, cut_at, PIECE_BYTES):
+        request.send(data[start : min(start + PIECE_BYTES, cut_at)])
+    wait_until(lambda: file_size(part) > 7777, what="the first batch on disk")
+    terminated = httpx.delete(f"{server.base_url}{path}", headers=tus_headers(session))
+    assert terminated.status_code == 423
+    assert terminated.json()["code"] == "upload_locked"
+
+    request.close()
+    wait_until(lambda: part_is_unlocked(part), what="the cut PATCH to end")
+
+    assert part.read_bytes() == data[:7777]  # unverifiable: dropped; the earlier PATCH kept
+    assert head_offset(server, session, path) == 7777
+    done = patch(server, session, path, data[7777:], 7777, **{"Upload-Checksum": f"sha256 {digest}"})
+    assert done.status_code == 204, done.text
+    assert_photo_stored(server, data)
+
+
 # --- the same answers as the Django view ---------------------------------------------------------
 
 
