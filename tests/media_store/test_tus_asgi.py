@@ -533,6 +533,48 @@ def test_a_checksum_patch_cut_by_the_client_mid_batch_keeps_nothing_and_a_termin
     assert_photo_stored(server, data)
 
 
+def test_many_concurrent_uploads_in_unaligned_patches_share_the_write_threads_and_all_complete(
+    servers: Callable[..., ServerProcess], session: Any
+) -> None:
+    server = servers()
+    uploads = [photo_bytes(seed=40 + index, size=(1400, 1000)) for index in range(10)]
+    paths = [create_upload(server, session, data) for data in uploads]
+    results: dict[int, list[int]] = {}
+    seen_offsets: dict[int, list[int]] = {index: [] for index in range(len(uploads))}
+
+    def upload(index: int) -> None:
+        rng = random.Random(index)
+        data, path = uploads[index], paths[index]
+        offset, statuses = 0, []
+        while offset < len(data):
+            size = rng.randrange(1, 1_500_000)
+            body = data[offset : offset + size]
+            extra = {}
+            if rng.random() < 0.4:
+                extra["Upload-Checksum"] = f"sha1 {base64.b64encode(hashlib.sha1(body).digest()).decode()}"
+            response = patch(server, session, path, body, offset, **extra)
+            statuses.append(response.status_code)
+            offset = int(response.headers["Upload-Offset"])
+            seen_offsets[index].append(head_offset(server, session, path))
+        results[index] = statuses
+
+    threads = [threading.Thread(target=upload, args=(index,)) for index in range(len(uploads))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    assert sorted(results) == list(range(len(uploads)))
+    assert all(set(statuses) == {204} for statuses in results.values()), results
+    assert sorted(Photo.objects.values_list("sha256", flat=True)) == sorted(sha256_hex(data) for data in uploads)
+    assert Upload.objects.filter(state=UploadState.COMPLETE).count() == len(uploads)
+    for index, data in enumerate(uploads):
+        assert seen_offsets[index][-1] == len(data)
+        assert seen_offsets[index] == sorted(seen_offsets[index])
+        sha = sha256_hex(data)
+        assert (server.media_root / "blobs" / sha[:2] / sha[2:4] / sha).read_bytes() == data
+
+
 # --- the same answers as the Django view ---------------------------------------------------------
 
 
