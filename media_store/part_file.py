@@ -78,6 +78,9 @@ class Lane:
 
     Each call's Future carries its result or exception. A call starts only after the previous one
     ended (well or not); the callers decide what a failure means for the calls after it.
+    The Futures cannot be cancelled: a caller that stops waiting (asyncio.wrap_future cancels what a
+    cancelled task awaited) must not skip a queued call while the next ones run, nor make `wait`
+    return before it has ended (a skipped write would leave a hole the file size counts).
     """
 
     def __init__(self, pool: ThreadPoolExecutor) -> None:
@@ -87,10 +90,9 @@ class Lane:
 
     def submit(self, call: Callable[[], None]) -> Future[None]:
         result: Future[None] = Future()
+        result.set_running_or_notify_cancel()  # from now on cancel() refuses: the call will run
 
         def run(_: object = None) -> None:
-            if not result.set_running_or_notify_cancel():
-                return
             try:
                 call()
             except BaseException as error:

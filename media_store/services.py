@@ -313,8 +313,9 @@ class AppendSession:
     on receiving; `write` is the same, waiting for it. `upload_append_finish` waits for every batch and
     fsyncs them before the offset is acknowledged. On a full disk the file is cut back to the bytes
     written and StorageFull is raised; the bytes before that stay (they are a correct prefix of the
-    upload). Besides the PATCH's own Upload-Checksum it keeps the running sha256 of the whole file when
-    this process saw every byte before (see `_RunningHashes`).
+    upload), except those of a PATCH with an Upload-Checksum, which cannot be verified. Besides the
+    PATCH's own Upload-Checksum it keeps the running sha256 of the whole file when this process saw
+    every byte before (see `_RunningHashes`).
     """
 
     def __init__(
@@ -382,8 +383,13 @@ class AppendSession:
         self._hashes.wait()
 
     def _write_failed(self, error: OSError) -> BaseException:
-        """On the writing thread, at the first failed write: keep the bytes that reached the file."""
+        """On the writing thread, at the first failed write: keep the bytes that reached the file.
+
+        Unless the PATCH carries an Upload-Checksum: its body cannot be verified now, so none of it stays
+        (damaged bytes kept would fail the whole upload's sha256 at completion)."""
         self._file_hasher = None  # it no longer matches the file: completion hashes from disk
+        if self.checksum is not None:
+            self._writer.written_bytes = 0  # only this (the writing) thread changes it meanwhile
         _truncate(self._fd(), self.offset_bytes)
         if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             return StorageFull(details={"offset_bytes": self.offset_bytes})
@@ -439,6 +445,8 @@ def upload_append_begin(
         except BlockingIOError:
             raise UploadLocked()
         upload = _reload(upload)  # whoever held the lock before us may have completed or failed it
+        if upload.state != UploadState.RECEIVING:
+            _part_recreated_delete(path=path, descriptor=descriptor)
         upload_raise_if_unusable(upload=upload, now=now)
         if upload.state == UploadState.COMPLETE:
             return _append_to_complete(upload=upload, offset_bytes=offset_bytes, content_length=content_length)
@@ -455,6 +463,18 @@ def upload_append_begin(
         os.close(descriptor)
         raise
     return AppendSession(upload=upload, descriptor=descriptor, path=path, start_bytes=on_disk_bytes, checksum=checksum)
+
+
+def _part_recreated_delete(*, path: Path, descriptor: int) -> None:
+    """Delete the .part file `descriptor` (locked) holds, if it is still at `path`: of an upload that is
+    finished, so its file was re-created by our open after completion had renamed the real one away."""
+    held = os.fstat(descriptor)
+    try:
+        current = path.stat()
+    except FileNotFoundError:
+        return
+    if (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+        path.unlink(missing_ok=True)
 
 
 def upload_append_finish(*, session: AppendSession, is_body_cut: bool = False) -> AppendResult:

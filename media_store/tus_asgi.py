@@ -87,7 +87,14 @@ def _streamed_upload_id(scope: Scope) -> UUID | None:
 async def _patch(scope: Scope, receive: Receive, send: Send, *, upload_id: UUID) -> None:
     # The body is not read through this request object: it only carries headers and META.
     request = ASGIRequest(scope, io.BytesIO())
-    started = await sync_to_async(_start)(request, upload_id)
+    # Shielded: a cancelled request cannot stop the thread taking the lock, so whatever session it
+    # returns is closed once it does (its descriptor would keep the upload locked: 423 ever after).
+    starting = asyncio.ensure_future(sync_to_async(_start)(request, upload_id))
+    try:
+        started = await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        starting.add_done_callback(_close_started)
+        raise
     if isinstance(started, HttpResponse):
         await _send_response(send, started)
         return
@@ -166,6 +173,14 @@ async def _receive_into(session: services.AppendSession, receive: Receive) -> bo
             session.written_bytes,
         )
     return is_body_cut
+
+
+def _close_started(starting: asyncio.Future[services.AppendSession | HttpResponse]) -> None:
+    """Close the session a cancelled request's `_start` returned (nothing was submitted to it: quick)."""
+    if not starting.cancelled() and starting.exception() is None:
+        started = starting.result()
+        if isinstance(started, services.AppendSession):
+            started.close()
 
 
 def _start(request: ASGIRequest, upload_id: UUID) -> services.AppendSession | HttpResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -198,3 +199,97 @@ def test_batches_end_on_aligned_offsets_and_keep_every_byte_in_order(start_bytes
     out.append(rest)
     assert len(out) > 5
     assert b"".join(bytes(piece) for batch in out for piece in batch) == b"".join(chunks)
+
+
+def test_cancelling_the_future_of_a_queued_batch_neither_skips_it_nor_leaves_a_hole(tmp_path: Path) -> None:
+    # asyncio.wrap_future cancels the concurrent Future when the awaiting task is cancelled (a request
+    # cancelled while it waits for its oldest batch). A batch still queued behind a busy pool must be
+    # written all the same, before the next: a skipped one would leave zeros the file size counts.
+    path, descriptor = open_part(tmp_path)
+    with ThreadPoolExecutor(max_workers=1) as busy_pool:
+        gate = threading.Event()
+        busy_pool.submit(gate.wait)  # every worker is busy: the batches below stay queued
+        writer = PartWriter(descriptor=descriptor, path=path, start_bytes=0, pool=busy_pool)
+        first, second = os.urandom(3 * DIRECT_ALIGN_BYTES), os.urandom(2 * DIRECT_ALIGN_BYTES + 5)
+        queued = writer.submit([first], on_error=lambda error: error)
+        writer.submit([second], on_error=lambda error: error)
+
+        queued.cancel()
+        gate.set()
+        writer.close()
+    os.close(descriptor)
+    assert path.read_bytes() == first + second
+    assert writer.written_bytes == len(first) + len(second)
+
+
+def test_a_lane_call_whose_future_was_cancelled_still_runs_before_the_next_and_wait_waits_for_it() -> None:
+    with ThreadPoolExecutor(max_workers=1) as busy_pool:
+        gate = threading.Event()
+        busy_pool.submit(gate.wait)
+        lane = Lane(busy_pool)
+        ran: list[str] = []
+        only = lane.submit(lambda: ran.append("only"))
+
+        only.cancel()
+        gate.set()
+        lane.wait()  # returns once the call has ended, not at the cancellation
+
+        assert ran == ["only"]
+
+
+@pytest.fixture
+def small_ext4(tmp_path: Path) -> Iterator[Path]:
+    """A real 16 MiB ext4 filesystem on a loop device (needs root and mount rights; skipped without)."""
+    image, mountpoint = tmp_path / "ext4.img", tmp_path / "ext4"
+    mountpoint.mkdir()
+    with image.open("wb") as handle:
+        handle.truncate(16 * 1024 * 1024)
+    made = subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], capture_output=True)
+    mounted = made.returncode == 0 and (
+        subprocess.run(["mount", "-o", "loop", str(image), str(mountpoint)], capture_output=True).returncode == 0
+    )
+    if not mounted:
+        pytest.skip("no loop-mounted ext4 here (needs root and mkfs.ext4)")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=True)
+
+
+@pytest.mark.parametrize("start_bytes", [0, 4096, 12_345])
+def test_a_real_ext4_filling_up_under_direct_writes_keeps_a_true_prefix_and_fails_once(
+    small_ext4: Path, pool: ThreadPoolExecutor, start_bytes: int
+) -> None:
+    free = os.statvfs(small_ext4).f_bavail * os.statvfs(small_ext4).f_frsize
+    (small_ext4 / "filler").write_bytes(b"\0" * (free - 1300 * 1024))
+    os.sync()
+    prefix = os.urandom(start_bytes)
+    path, descriptor = open_part(small_ext4, prefix)
+    writer = PartWriter(descriptor=descriptor, path=path, start_bytes=start_bytes, pool=pool)
+    failures: list[OSError] = []
+
+    def on_error(error: OSError) -> BaseException:
+        failures.append(error)
+        os.ftruncate(descriptor, start_bytes + writer.written_bytes)
+        return StorageFull(details={"offset_bytes": start_bytes + writer.written_bytes})
+
+    data = os.urandom(4 * 1024 * 1024)
+    megabyte = 1024 * 1024
+    futures = [writer.submit([data[at : at + megabyte]], on_error=on_error) for at in range(0, len(data), megabyte)]
+    outcomes = []
+    for future in futures:
+        try:
+            future.result()
+            outcomes.append("written")
+        except StorageFull:
+            outcomes.append("full")
+    is_direct = writer.is_direct
+    writer.close()
+    os.close(descriptor)
+
+    stored = path.read_bytes()
+    assert is_direct
+    assert "full" in outcomes and outcomes == sorted(outcomes, key=lambda outcome: outcome == "full")
+    assert len(failures) == 1 and failures[0].errno == errno.ENOSPC
+    assert len(stored) == start_bytes + writer.written_bytes
+    assert stored == prefix + data[: writer.written_bytes]

@@ -259,6 +259,32 @@ def test_replayed_final_patch_after_a_lost_response_returns_the_same_photo(clien
     assert Photo.objects.count() == 1
 
 
+@pytest.mark.parametrize("outcome", ["completed", "failed"])
+def test_a_patch_that_read_the_upload_before_its_completion_leaves_no_part_file_behind(
+    client: Client, session: Any, outcome: str
+) -> None:
+    # A PATCH racing the completing one: it read the row while receiving, then opened the .part path
+    # after completion had renamed the file away (creating an empty one) and found the upload finished.
+    data = photo_bytes()
+    location = create_upload(client, session, data, declared_sha256=None if outcome == "completed" else "0" * 64)
+    upload_read_before = Upload.objects.get()
+    finished = patch(client, session, location, data, 0)
+    assert finished.status_code == (204 if outcome == "completed" else 460)
+    services.part_discards_wait()
+
+    if outcome == "completed":
+        replayed = services.upload_append_begin(
+            upload=upload_read_before, offset_bytes=len(data), content_length=0, checksum=None
+        )
+        assert isinstance(replayed, services.AppendResult)
+    else:
+        with pytest.raises(services.MediaError):
+            services.upload_append_begin(upload=upload_read_before, offset_bytes=0, content_length=10, checksum=None)
+
+    assert not part_path(location).exists()
+    assert list((Path(settings.MEDIA_ROOT) / "uploads").iterdir()) == []
+
+
 def test_body_longer_than_the_rest_of_the_upload_is_413_and_writes_nothing(client: Client, session: Any) -> None:
     data = photo_bytes()
     location = create_upload(client, session, data)
@@ -316,6 +342,41 @@ def test_disk_full_mid_patch_keeps_the_whole_bytes_and_the_upload_resumes(
     assert head(client, session, location)["Upload-Offset"] == str(budget_bytes)
     assert Photo.objects.count() == 0
     assert patch(client, session, location, data[budget_bytes:], budget_bytes).status_code == 204
+    assert Photo.objects.get().sha256 == sha256_hex(data)
+
+
+def test_disk_full_mid_checksum_patch_keeps_none_of_its_unverified_bytes(
+    client: Client, session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The body was damaged on the way (that is what Upload-Checksum is for) and the disk fills before
+    # its end: the bytes written so far cannot be verified, so none of them may stay. Kept, they would
+    # make the whole upload fail its sha256 at completion, losing the bytes accepted before.
+    data = photo_bytes()
+    location = create_upload(client, session, data)
+    assert patch(client, session, location, data[:1000], 0).status_code == 204
+    damaged = bytearray(data[1000:])
+    damaged[500] ^= 0xFF
+    declared = base64.b64encode(hashlib.sha256(data[1000:]).digest()).decode()
+    real_pwrite = os.pwrite
+    budget = {"bytes": 70_000}
+
+    def write_until_full(descriptor: int, payload: Any, offset: int) -> int:
+        if budget["bytes"] <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        count = real_pwrite(descriptor, memoryview(payload)[: budget["bytes"]], offset)
+        budget["bytes"] -= count
+        return count
+
+    monkeypatch.setattr(part_file.os, "pwrite", write_until_full)
+    response = patch(client, session, location, bytes(damaged), 1000, **{"Upload-Checksum": f"sha256 {declared}"})
+    monkeypatch.undo()
+
+    assert response.status_code == 507
+    assert envelope(response)["details"] == {"offset_bytes": 1000}
+    assert part_path(location).read_bytes() == data[:1000]
+    assert head(client, session, location)["Upload-Offset"] == "1000"
+    done = patch(client, session, location, data[1000:], 1000, **{"Upload-Checksum": f"sha256 {declared}"})
+    assert done.status_code == 204, done.content
     assert Photo.objects.get().sha256 == sha256_hex(data)
 
 

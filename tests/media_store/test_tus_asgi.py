@@ -3,23 +3,29 @@ raced and driven by the real tuspy client through a proxy that cuts connections.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import fcntl
 import hashlib
 import io
 import os
+import random
 import resource
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 import pytest
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
+from media_store import services, tus_asgi, tus_views
 from media_store.models import Photo, Upload, UploadState
 from tests.conftest import make_device_session, make_officer, make_unit
 from tests.media_store.factories import OFFSET_TYPE, UPLOADS_URL, photo_bytes, sha256_hex, tus_headers, tus_metadata
@@ -157,6 +163,55 @@ def test_server_killed_mid_patch_keeps_the_received_bytes_and_the_upload_resumes
     assert_photo_stored(restarted, data)
 
 
+def part_is_unlocked(part: Path) -> bool:
+    """Whether no request holds the upload's write lock (the flock is shared across processes)."""
+    descriptor = os.open(part, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(descriptor)
+    return True
+
+
+def test_kills_and_client_cuts_at_unaligned_moments_leave_a_true_prefix_and_the_upload_completes(
+    servers: Callable[..., ServerProcess], session: Any
+) -> None:
+    rng = random.Random(26)
+    data = photo_bytes(seed=26, size=(3600, 2700))  # about 9.5 MB: room for every round
+    server = servers()
+    path = create_upload(server, session, data)
+    part = part_file(server, path)
+    offsets = []
+    for round_index in range(4):
+        offset = head_offset(server, session, path)
+        assert part.read_bytes() == data[:offset]  # whatever was cut, the file is what the client sent
+        offsets.append(offset)
+        request = slow_patch(server, session, path, offset=offset, length=len(data) - offset)
+        amount = min(len(data) - offset - 1, rng.randrange(1024 * 1024 + 1, 2 * 1024 * 1024))
+        position = offset
+        while position < offset + amount:
+            piece = rng.randrange(1, 3 * PIECE_BYTES)  # unaligned pieces: batches end wherever they fall
+            request.send(data[position : min(position + piece, offset + amount)])
+            position = min(position + piece, offset + amount)
+        wait_until(partial(lambda start: file_size(part) > start, offset), what="this PATCH's first batch on disk")
+        if round_index % 2 == 0:
+            server.kill()  # mid-PATCH, batches in flight
+            request.close()
+            server = servers(port=server.port)
+        else:
+            request.close()  # the client is gone: the server keeps what arrived (and its running sha256)
+            wait_until(lambda: part_is_unlocked(part), what="the cut PATCH to end")
+    offset = head_offset(server, session, path)
+    assert part.read_bytes() == data[:offset]
+    assert len(set(offsets)) == len(offsets) and offset > offsets[-1]  # every round kept something
+    done = patch(server, session, path, data[offset:], offset)
+    assert done.status_code == 204, done.text
+    assert done.headers["Fieldsync-Photo-Sha256"] == sha256_hex(data)
+    assert_photo_stored(server, data)
+
+
 def _disk_full_mechanism() -> str:
     """`tmpfs` (a real small filesystem, needs root and mount rights) or `rlimit` (RLIMIT_FSIZE: EFBIG)."""
     forced = os.environ.get("FIELDSYNC_TEST_DISK_FULL", "")
@@ -234,6 +289,122 @@ def test_disk_full_mid_patch_answers_507_keeps_a_true_offset_and_resumes_once_sp
     print(f"disk-full mechanism: {mechanism}, stored before the failure: {stored} bytes")
 
 
+def test_a_patch_cancelled_while_its_batches_wait_for_a_busy_write_pool_leaves_no_hole(session: Any) -> None:
+    # Every upload shares the write threads: under load a PATCH's oldest batch may still be queued when
+    # the request's task is cancelled (server shutdown). The file must stay a prefix of the body: a
+    # batch skipped while later ones are written would leave zeros that HEAD reports as received.
+    megabyte = 1024 * 1024
+    data = os.urandom(8 * megabyte)
+    upload = services.upload_create(
+        device_id=session.device.pk, length_bytes=len(data), metadata=services.UploadMetadata(sha256=sha256_hex(data))
+    )
+    started = services.upload_append_begin(upload=upload, offset_bytes=0, content_length=None, checksum=None)
+    assert isinstance(started, services.AppendSession)
+    part = services.upload_part_path(upload_id=upload.id)
+    gate = threading.Event()
+    blockers = [services._write_pool.submit(gate.wait) for _ in range(services._write_pool._max_workers)]
+
+    async def scenario() -> None:
+        waiting = asyncio.Event()
+        sent = {"count": 0}
+
+        async def receive() -> dict[str, Any]:
+            if sent["count"] == services.PIPELINE_BATCHES:
+                waiting.set()  # this batch waits for room: the oldest queued one has to be written first
+            elif sent["count"] > services.PIPELINE_BATCHES:
+                await asyncio.Event().wait()  # never reached: the task is cancelled first
+            start = sent["count"] * megabyte
+            sent["count"] += 1
+            return {"type": "http.request", "body": data[start : start + megabyte], "more_body": True}
+
+        task = asyncio.ensure_future(tus_asgi._receive_into(started, receive))
+        await waiting.wait()
+        await asyncio.sleep(0)  # the task waits on its oldest batch, still queued behind the busy pool
+        task.cancel()
+        for _ in range(3):  # the cancellation reaches the awaited futures in the next loop iterations
+            await asyncio.sleep(0)
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        gate.set()
+        for blocker in blockers:
+            blocker.result()
+        started.close()
+    stored = file_size(part)
+    assert stored == services.PIPELINE_BATCHES * megabyte  # every queued batch, in order
+    assert part.read_bytes() == data[:stored]
+
+
+def test_a_patch_cancelled_while_it_takes_the_upload_lock_releases_the_lock(
+    session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lock is taken in a worker thread that a cancelled request cannot stop: the session it then
+    # returns must still be closed, or its descriptor keeps the flock and every later PATCH gets 423.
+    data = photo_bytes(seed=27)
+    upload = services.upload_create(
+        device_id=session.device.pk, length_bytes=len(data), metadata=services.UploadMetadata(sha256=sha256_hex(data))
+    )
+    part = services.upload_part_path(upload_id=upload.id)
+    locked, release = threading.Event(), threading.Event()
+    real_patch_start = tus_views.patch_start
+
+    def patch_start_then_stall(request: Any, upload: Upload) -> Any:
+        started = real_patch_start(request, upload)
+        locked.set()
+        release.wait(timeout=30)  # the request is cancelled meanwhile
+        return started
+
+    monkeypatch.setattr(tus_views, "patch_start", patch_start_then_stall)
+    headers = tus_headers(
+        session, **{"Upload-Offset": "0", "Content-Type": OFFSET_TYPE, "Content-Length": str(len(data))}
+    )
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PATCH",
+        "scheme": "http",
+        "path": f"{UPLOADS_URL}/{upload.id}",
+        "raw_path": f"{UPLOADS_URL}/{upload.id}".encode(),
+        "query_string": b"",
+        "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()],
+        "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 50000),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": data, "more_body": False}
+
+    async def send(message: Any) -> None:
+        pass
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(tus_asgi._patch(scope, receive, send, upload_id=upload.id))
+        await asyncio.to_thread(locked.wait, 30)
+        assert not part_is_unlocked(part)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()
+        for _ in range(2000):  # the stalled thread returns its session; whoever gets it must close it
+            if part_is_unlocked(part):
+                return
+            await asyncio.sleep(0.01)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
+        # The cancelled request never reached _finish, which closes the sync thread's connection.
+        asyncio.run(sync_to_async(connections.close_all)())
+    assert part_is_unlocked(part)
+    assert file_size(part) == 0
+
+
 # --- streaming and memory -------------------------------------------------------------------------
 
 
@@ -291,6 +462,120 @@ def test_a_second_patch_while_one_is_streaming_gets_423_and_the_first_completes(
     assert status == 204
     assert headers["fieldsync-photo-sha256"] == sha256_hex(data)
     assert_photo_stored(server, data)
+
+
+def test_a_chunked_body_longer_than_the_rest_of_the_upload_is_413_and_keeps_only_the_earlier_patches(
+    servers: Callable[..., ServerProcess], session: Any
+) -> None:
+    data = photo_bytes(seed=28, size=(1600, 1200))
+    server = servers()
+    path = create_upload(server, session, data)
+    part = part_file(server, path)
+    assert patch(server, session, path, data[:12_345], 0).status_code == 204
+
+    def body() -> Iterator[bytes]:  # no Content-Length: the server finds the excess while receiving
+        rest = data[12_345:] + b"x" * 5000
+        for start in range(0, len(rest), 100_003):
+            yield rest[start : start + 100_003]
+
+    oversize = httpx.patch(
+        f"{server.base_url}{path}",
+        content=body(),
+        headers=tus_headers(session, **{"Upload-Offset": "12345", "Content-Type": OFFSET_TYPE}),
+        timeout=60,
+    )
+
+    assert oversize.status_code == 413, oversize.text
+    assert oversize.json()["code"] == "upload_too_large"
+    wait_until(lambda: part_is_unlocked(part), what="the refused PATCH to end")
+    assert part.read_bytes() == data[:12_345]
+    assert head_offset(server, session, path) == 12_345
+    done = patch(server, session, path, data[12_345:], 12_345)
+    assert done.status_code == 204, done.text
+    assert_photo_stored(server, data)
+
+
+def test_a_checksum_patch_cut_by_the_client_mid_batch_keeps_nothing_and_a_termination_meanwhile_gets_423(
+    servers: Callable[..., ServerProcess], session: Any
+) -> None:
+    data = photo_bytes(seed=29, size=(1600, 1200))
+    server = servers()
+    path = create_upload(server, session, data)
+    part = part_file(server, path)
+    assert patch(server, session, path, data[:7777], 0).status_code == 204
+    digest = base64.b64encode(hashlib.sha256(data[7777:]).digest()).decode()
+    request = SlowRequest(
+        port=server.port,
+        method="PATCH",
+        path=path,
+        headers=tus_headers(
+            session,
+            **{
+                "Upload-Offset": "7777",
+                "Content-Type": OFFSET_TYPE,
+                "Content-Length": str(len(data) - 7777),
+                "Upload-Checksum": f"sha256 {digest}",
+            },
+        ),
+    )
+    cut_at = 7777 + 1024 * 1024 + 50_001  # a batch written, the next one part-received
+    for start in range(7777, cut_at, PIECE_BYTES):
+        request.send(data[start : min(start + PIECE_BYTES, cut_at)])
+    wait_until(lambda: file_size(part) > 7777, what="the first batch on disk")
+    terminated = httpx.delete(f"{server.base_url}{path}", headers=tus_headers(session))
+    assert terminated.status_code == 423
+    assert terminated.json()["code"] == "upload_locked"
+
+    request.close()
+    wait_until(lambda: part_is_unlocked(part), what="the cut PATCH to end")
+
+    assert part.read_bytes() == data[:7777]  # unverifiable: dropped; the earlier PATCH kept
+    assert head_offset(server, session, path) == 7777
+    done = patch(server, session, path, data[7777:], 7777, **{"Upload-Checksum": f"sha256 {digest}"})
+    assert done.status_code == 204, done.text
+    assert_photo_stored(server, data)
+
+
+def test_many_concurrent_uploads_in_unaligned_patches_share_the_write_threads_and_all_complete(
+    servers: Callable[..., ServerProcess], session: Any
+) -> None:
+    server = servers()
+    uploads = [photo_bytes(seed=40 + index, size=(1400, 1000)) for index in range(10)]
+    paths = [create_upload(server, session, data) for data in uploads]
+    results: dict[int, list[int]] = {}
+    seen_offsets: dict[int, list[int]] = {index: [] for index in range(len(uploads))}
+
+    def upload(index: int) -> None:
+        rng = random.Random(index)
+        data, path = uploads[index], paths[index]
+        offset, statuses = 0, []
+        while offset < len(data):
+            size = rng.randrange(1, 1_500_000)
+            body = data[offset : offset + size]
+            extra = {}
+            if rng.random() < 0.4:
+                extra["Upload-Checksum"] = f"sha1 {base64.b64encode(hashlib.sha1(body).digest()).decode()}"
+            response = patch(server, session, path, body, offset, **extra)
+            statuses.append(response.status_code)
+            offset = int(response.headers["Upload-Offset"])
+            seen_offsets[index].append(head_offset(server, session, path))
+        results[index] = statuses
+
+    threads = [threading.Thread(target=upload, args=(index,)) for index in range(len(uploads))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    assert sorted(results) == list(range(len(uploads)))
+    assert all(set(statuses) == {204} for statuses in results.values()), results
+    assert sorted(Photo.objects.values_list("sha256", flat=True)) == sorted(sha256_hex(data) for data in uploads)
+    assert Upload.objects.filter(state=UploadState.COMPLETE).count() == len(uploads)
+    for index, data in enumerate(uploads):
+        assert seen_offsets[index][-1] == len(data)
+        assert seen_offsets[index] == sorted(seen_offsets[index])
+        sha = sha256_hex(data)
+        assert (server.media_root / "blobs" / sha[:2] / sha[2:4] / sha).read_bytes() == data
 
 
 # --- the same answers as the Django view ---------------------------------------------------------
