@@ -22,7 +22,7 @@ from media_store.models import Photo, PhotoBlobDeletion, Upload, UploadState
 from sync.writer import sync_transaction
 from tests.conftest import make_device_session, make_officer, make_unit
 from tests.media_store.factories import create_upload, part_path, patch, photo_bytes, sha256_hex
-from tests.media_store.racing_locks import in_thread, second_waits_behind_first, wait_until_waiting
+from tests.media_store.racing_locks import in_thread, second_waits_behind_first
 from tests.registry.conftest import device_actor, make_wanted_notice
 
 HOUSEKEEPING = "media_store.tasks.media_housekeeping_run"
@@ -360,12 +360,10 @@ def test_an_upload_whose_stored_bytes_the_queued_deletion_removes_stores_them_ag
 def test_postgres_an_upload_linking_to_a_photo_the_cleanup_is_deleting_waits_and_keeps_its_bytes(
     settings: Any,
 ) -> None:
-    import threading
-    import time
 
-    from django.db import connection, connections
+    from django.db import connection
 
-    from tests.media_store.racing_access import HookedPhotoAccess
+    from tests.media_store.racing_access import cleanup_with_a_racer_inside
 
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (FIELDSYNC_DATABASE_URL=postgres://...)")
@@ -375,35 +373,13 @@ def test_postgres_an_upload_linking_to_a_photo_the_cleanup_is_deleting_waits_and
     data = photo_bytes(seed=51, size=(320, 240))
     answers: list[Any] = []
 
-    def upload_again() -> None:
-        try:
-            client = Client(raise_request_exception=False)
-            answers.append(patch(client, session, create_upload(client, session, data), data, 0).status_code)
-        except BaseException as error:  # reported by the assertion below
-            answers.append(error)
-        finally:
-            connections.close_all()
+    def upload_again() -> int:
+        client = Client(raise_request_exception=False)
+        return patch(client, session, create_upload(client, session, data), data, 0).status_code
 
-    uploader = threading.Thread(target=upload_again)
+    _, upload_waited = cleanup_with_a_racer_inside(in_thread(upload_again, answers))
 
-    def start_the_upload_and_wait_until_it_waits_for_a_lock() -> None:
-        uploader.start()
-        deadline = time.monotonic() + 60  # a guard against a hang, not a timing assertion
-        with connection.cursor() as cursor:
-            while uploader.is_alive() and time.monotonic() < deadline:
-                cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-                if cursor.fetchone()[0]:
-                    return
-                time.sleep(0.005)
-        raise AssertionError(f"the upload never waited for the cleanup's lock: {answers}")
-
-    HookedPhotoAccess.inside_delete = start_the_upload_and_wait_until_it_waits_for_a_lock
-    try:
-        services.photos_unreferenced_delete(retention_days=30)
-    finally:
-        HookedPhotoAccess.inside_delete = None
-    uploader.join(timeout=60)
-
+    assert upload_waited, f"the upload never waited for the cleanup's lock: {answers}"
     assert answers == [204]
     upload = Upload.objects.get(state=UploadState.COMPLETE)
     assert upload.photo is not None and upload.photo.sha256 == old.sha256
@@ -509,7 +485,7 @@ def test_postgres_a_push_linking_a_photo_the_cleanup_is_deleting_waits_and_links
     finds it gone and links it truthfully as not uploaded (the device's upload will store it again)."""
     from django.db import connection
 
-    from tests.media_store.racing_access import HookedPhotoAccess
+    from tests.media_store.racing_access import cleanup_with_a_racer_inside
     from tests.registry.conftest import COMMUNE_A
 
     if connection.vendor != "postgresql":
@@ -525,20 +501,9 @@ def test_postgres_a_push_linking_a_photo_the_cleanup_is_deleting_waits_and_links
         lambda: _push_check_with_photo(session, cursor=cursor, sha256=old.sha256, with_a_bad_record=with_a_bad_record),
         pushed,
     )
-    push_waited: list[bool] = []
+    result, push_waited = cleanup_with_a_racer_inside(push)
 
-    def start_the_push_and_wait_until_it_waits_for_a_lock() -> None:
-        push.start()
-        push_waited.append(wait_until_waiting(1, threads=[push]))
-
-    HookedPhotoAccess.inside_delete = start_the_push_and_wait_until_it_waits_for_a_lock
-    try:
-        result = services.photos_unreferenced_delete(retention_days=30)
-    finally:
-        HookedPhotoAccess.inside_delete = None
-    push.join(timeout=60)
-
-    assert push_waited == [True], pushed  # for the cleanup's lock on the Photo
+    assert push_waited, pushed  # for the cleanup's lock on the Photo
     assert len(pushed) == 1 and isinstance(pushed[0], dict), pushed
     assert (result.deleted_count, result.referenced_count) == (1, 0)
     assert not Photo.objects.filter(sha256=old.sha256).exists()
@@ -596,7 +561,7 @@ def test_postgres_a_face_search_starting_on_a_photo_the_cleanup_is_deleting_find
     from backend.faces.domain_errors import ProbePhotoNotFound
     from backend.faces.models import FaceSearch
     from backend.faces.services import face_search_start
-    from tests.media_store.racing_access import HookedPhotoAccess
+    from tests.media_store.racing_access import cleanup_with_a_racer_inside
 
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (FIELDSYNC_DATABASE_URL=postgres://...)")
@@ -615,19 +580,8 @@ def test_postgres_a_face_search_starting_on_a_photo_the_cleanup_is_deleting_find
         ),
         started,
     )
-    search_waited: list[bool] = []
+    result, search_waited = cleanup_with_a_racer_inside(search)
 
-    def start_the_search_and_wait_until_it_waits_for_a_lock() -> None:
-        search.start()
-        search_waited.append(wait_until_waiting(1, threads=[search]))
-
-    HookedPhotoAccess.inside_delete = start_the_search_and_wait_until_it_waits_for_a_lock
-    try:
-        result = services.photos_unreferenced_delete(retention_days=30)
-    finally:
-        HookedPhotoAccess.inside_delete = None
-    search.join(timeout=60)
-
-    assert search_waited == [True], started  # for the cleanup's lock on the Photo
+    assert search_waited, started  # for the cleanup's lock on the Photo
     assert len(started) == 1 and isinstance(started[0], ProbePhotoNotFound), started
     assert (result.deleted_count, FaceSearch.objects.count()) == (1, 0)
