@@ -24,7 +24,7 @@ import hashlib
 import os
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -47,27 +47,25 @@ HASH_POOL = ThreadPoolExecutor(max_workers=2)
 async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
-    if scope["path"] == "/pipelined":
-        await pipelined(receive, send)
+    try:
+        await (pipelined(receive, send) if scope["path"] == "/pipelined" else store_or_discard(scope, receive, send))
+    except ClientGone:
         return
+
+
+async def store_or_discard(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     store = scope["path"] == "/store"
     descriptor = os.open(FOLDER / "ceiling.part", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) if store else None
     hasher = hashlib.sha256()
     received = 0
     try:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
+        async for chunk in body(receive):
             received += len(chunk)
             if descriptor is not None and chunk:
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(descriptor, view) :]
                 hasher.update(chunk)
-            if not message.get("more_body", False):
-                break
         if descriptor is not None:
             os.fsync(descriptor)
     finally:
@@ -100,15 +98,9 @@ async def pipelined(receive: Receive, send: Send) -> None:
         )
 
     try:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
+        async for chunk in body(receive):
             received += len(chunk)
             await submit(batches.add(chunk))
-            if not message.get("more_body", False):
-                break
         await submit(batches.rest())
         while queued:
             for future in queued.popleft():
@@ -124,6 +116,21 @@ async def pipelined(receive: Receive, send: Send) -> None:
 def hash_all(hasher: Any, chunks: list[bytes | memoryview]) -> None:
     for chunk in chunks:
         hasher.update(chunk)
+
+
+class ClientGone(Exception):
+    """The client left before the end of its body: nothing is answered."""
+
+
+async def body(receive: Receive) -> AsyncIterator[bytes]:
+    """The request body's chunks as they arrive. Raises ClientGone if the client leaves first."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
 
 
 async def answer(send: Send, text: str) -> None:
