@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import io
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +103,19 @@ def envelope(response: Any) -> dict[str, Any]:
     body = json.loads(response.content)
     assert set(body) == {"code", "message", "details"}
     return dict(body)
+
+
+def pwrite_filling_the_disk_after(budget_bytes: int) -> Callable[[int, Any, int], int]:
+    """An `os.pwrite` for monkeypatching: it really writes until `budget_bytes` have gone (the write
+    that crosses the budget is cut short), then raises ENOSPC, as a disk filling up does."""
+    real_pwrite = os.pwrite
+    budget = {"bytes": budget_bytes}
+
+    def pwrite(descriptor: int, payload: Any, offset: int) -> int:
+        if budget["bytes"] <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        count = real_pwrite(descriptor, memoryview(payload)[: budget["bytes"]], offset)
+        budget["bytes"] -= count
+        return count
+
+    return pwrite

@@ -18,6 +18,7 @@ import pytest
 from media_store import part_file
 from media_store.errors import StorageFull
 from media_store.part_file import DIRECT_ALIGN_BYTES, Batches, Lane, PartWriter
+from tests.media_store.factories import pwrite_filling_the_disk_after
 
 
 @pytest.fixture
@@ -102,23 +103,13 @@ def test_after_a_failed_write_later_batches_are_not_written_and_raise_the_same_e
 ) -> None:
     path, descriptor = open_part(tmp_path)
     writer = PartWriter(descriptor=descriptor, path=path, start_bytes=0, pool=pool)
-    real_pwrite = os.pwrite
-    budget = {"bytes": 2 * 1024 * 1024}
-
-    def pwrite(fd: int, data: memoryview, offset: int) -> int:
-        if budget["bytes"] <= 0:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        count = real_pwrite(fd, memoryview(data)[: budget["bytes"]], offset)
-        budget["bytes"] -= count
-        return count
-
     failures: list[OSError] = []
 
     def on_error(error: OSError) -> BaseException:
         failures.append(error)
         return StorageFull(details={"offset_bytes": writer.written_bytes})
 
-    monkeypatch.setattr(part_file.os, "pwrite", pwrite)
+    monkeypatch.setattr(part_file.os, "pwrite", pwrite_filling_the_disk_after(2 * 1024 * 1024))
     data = os.urandom(6 * 1024 * 1024)
     megabyte = 1024 * 1024
     futures = [

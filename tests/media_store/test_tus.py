@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-import errno
 import fcntl
 import hashlib
 import io
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from tests.media_store.factories import (
     patch,
     photo_bytes,
     post_creation,
+    pwrite_filling_the_disk_after,
     sha256_hex,
     tus_headers,
     tus_metadata,
@@ -321,17 +320,7 @@ def test_disk_full_mid_patch_keeps_the_whole_bytes_and_the_upload_resumes(
     data = photo_bytes()
     assert len(data) > 3 * budget_bytes
     location = create_upload(client, session, data)
-    real_pwrite = os.pwrite
-    budget = {"bytes": budget_bytes}
-
-    def write_until_full(descriptor: int, payload: Any, offset: int) -> int:
-        if budget["bytes"] <= 0:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        count = real_pwrite(descriptor, memoryview(payload)[: budget["bytes"]], offset)
-        budget["bytes"] -= count
-        return count
-
-    monkeypatch.setattr(part_file.os, "pwrite", write_until_full)
+    monkeypatch.setattr(part_file.os, "pwrite", pwrite_filling_the_disk_after(budget_bytes))
     response = patch(client, session, location, data, 0)
     monkeypatch.undo()
 
@@ -357,17 +346,7 @@ def test_disk_full_mid_checksum_patch_keeps_none_of_its_unverified_bytes(
     damaged = bytearray(data[1000:])
     damaged[500] ^= 0xFF
     declared = base64.b64encode(hashlib.sha256(data[1000:]).digest()).decode()
-    real_pwrite = os.pwrite
-    budget = {"bytes": 70_000}
-
-    def write_until_full(descriptor: int, payload: Any, offset: int) -> int:
-        if budget["bytes"] <= 0:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        count = real_pwrite(descriptor, memoryview(payload)[: budget["bytes"]], offset)
-        budget["bytes"] -= count
-        return count
-
-    monkeypatch.setattr(part_file.os, "pwrite", write_until_full)
+    monkeypatch.setattr(part_file.os, "pwrite", pwrite_filling_the_disk_after(70_000))
     response = patch(client, session, location, bytes(damaged), 1000, **{"Upload-Checksum": f"sha256 {declared}"})
     monkeypatch.undo()
 
