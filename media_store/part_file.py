@@ -1,11 +1,12 @@
 """Appending a PATCH body to an upload's .part file: in order, off the request thread, mostly by direct I/O.
 
-`services.AppendSession` hands each batch of body chunks to a `PartWriter` (written at the next offset)
-and to a hashing `Lane` (the running sha256); both run on shared worker threads while the request's
-thread receives the next batches, several batches in flight (`services.PIPELINE_BATCHES`).
+`services.AppendSession` hands each batch of body chunks to a `PartWriter` with the hashes it keeps (the
+running sha256, an Upload-Checksum): the batch is staged and hashed on one lane and written on another,
+on shared worker threads, while the request's thread receives the next batches, several batches in
+flight (`services.PIPELINE_BATCHES`).
 
 Where the filesystem allows it the writer opens the file a second time with O_DIRECT and writes the
-aligned middle of the body from one page-aligned buffer: the bytes go from that buffer to the disk
+aligned middle of the body from page-aligned staging buffers: the bytes go from a buffer to the disk
 while the write call waits, instead of being copied into the page cache and flushed all at once by the
 fsync that ends the PATCH. That copy and that flush were the largest costs of an upload after the
 sha256 (bench/media_upload.py measures both ways). The few bytes before the first aligned offset and
@@ -22,17 +23,32 @@ import contextlib
 import errno
 import mmap
 import os
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Protocol
 
 # Offset, length and buffer address of a direct write: the page size covers 512-byte and 4Kn disks.
 DIRECT_ALIGN_BYTES = 4096
-_DIRECT_BUFFER_BYTES = 1024 * 1024
+# A writer stages at most this many bytes per buffer and keeps at most STAGING_BUFFERS of them: one
+# being hashed while the others wait for or go to the disk. Room for a whole batch (its gathered bytes
+# plus the chunk that took it past an aligned end): a batch split over two buffers costs twice the
+# hand-overs. Anonymous mappings: only the pages a batch fills are ever in memory.
+STAGING_BUFFER_BYTES = 4 * 1024 * 1024
+STAGING_BUFFERS = 3
+# The staging lanes of every writer in the process share these threads (hashing is most of their work).
+_stage_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload-stage")
 
 Chunks = Sequence[bytes | memoryview]  # a batch of body chunks, in order
+
+
+class Hasher(Protocol):
+    """What `hashlib` objects offer to a writer: `update` with the bytes, in order."""
+
+    def update(self, data: memoryview, /) -> None: ...
 
 
 class Batches:
@@ -78,34 +94,32 @@ class Lane:
 
     Each call's Future carries its result or exception. A call starts only after the previous one
     ended (well or not); the callers decide what a failure means for the calls after it.
+    Calls queued back to back run in the same worker, one after the other (no hand-over to another
+    thread, no wake-up, between them); after RUN_LENGTH of them the worker goes back to the pool and the
+    lane queues itself again, so lanes sharing a pool take turns.
     The Futures cannot be cancelled: a caller that stops waiting (asyncio.wrap_future cancels what a
     cancelled task awaited) must not skip a queued call while the next ones run, nor make `wait`
     return before it has ended (a skipped write would leave a hole the file size counts).
     """
 
+    RUN_LENGTH = 8
+
     def __init__(self, pool: ThreadPoolExecutor) -> None:
         self._pool = pool
         self._lock = threading.Lock()
+        self._calls: deque[tuple[Callable[[], None], Future[None]]] = deque()
+        self._is_scheduled = False  # a worker is running this lane's calls, or is queued to
         self._last: Future[None] | None = None
 
     def submit(self, call: Callable[[], None]) -> Future[None]:
         result: Future[None] = Future()
         result.set_running_or_notify_cancel()  # from now on cancel() refuses: the call will run
-
-        def run(_: object = None) -> None:
-            try:
-                call()
-            except BaseException as error:
-                result.set_exception(error)
-            else:
-                result.set_result(None)
-
         with self._lock:
-            previous, self._last = self._last, result
-        if previous is None:
-            self._pool.submit(run)
-        else:
-            previous.add_done_callback(lambda _: self._pool.submit(run))
+            self._calls.append((call, result))
+            self._last = result
+            is_idle, self._is_scheduled = not self._is_scheduled, True
+        if is_idle:
+            self._pool.submit(self._run)
         return result
 
     def wait(self) -> None:
@@ -116,9 +130,38 @@ class Lane:
             with contextlib.suppress(BaseException):
                 last.result()
 
+    def _run(self) -> None:
+        for _ in range(self.RUN_LENGTH):
+            with self._lock:
+                if not self._calls:
+                    self._is_scheduled = False
+                    return
+                call, result = self._calls.popleft()
+            try:
+                call()
+            except BaseException as error:
+                result.set_exception(error)
+            else:
+                result.set_result(None)
+        with self._lock:
+            if not self._calls:
+                self._is_scheduled = False
+                return
+        self._pool.submit(self._run)  # more queued: the lane's turn again, after the others queued meanwhile
+
 
 class PartWriter:
-    """Writes batches of bytes to a file at consecutive offsets from `start_bytes`, in order, on `pool`.
+    """Writes batches of bytes to a file at consecutive offsets from `start_bytes`, in order, hashing them
+    on the way.
+
+    Two lanes per writer. The staging lane (on a small pool of its own) copies the aligned middle of each
+    batch into one of a few page-aligned buffers and feeds the batch's bytes, in order, to the batch's
+    hashers (the middle from that buffer, just copied and still in the CPU cache, one call per buffer);
+    the disk lane (on `pool`) writes them: the middle by direct I/O from the buffer, the unaligned head
+    and tail through the ordinary descriptor, then gives the buffer back. So the next batch is staged
+    and hashed while this one goes to the disk, and each byte is read from memory by Python's side once.
+    The staging lane may wait for a free buffer (that is, for the disk lane); the disk lane never waits
+    for staging, so two writers sharing pools cannot hold each other up for good.
 
     `descriptor` stays the caller's (it carries the upload's lock); the direct-I/O descriptor, if any,
     is this writer's and `close()` releases it after the last write.
@@ -127,12 +170,15 @@ class PartWriter:
     def __init__(self, *, descriptor: int, path: Path, start_bytes: int, pool: ThreadPoolExecutor) -> None:
         self.descriptor = descriptor
         self.start_bytes = start_bytes
-        self.written_bytes = 0  # bytes the kernel accepted, from start_bytes on; only the lane's thread adds
+        self.written_bytes = 0  # bytes the kernel accepted, from start_bytes on; only the disk lane adds
         self.failure: BaseException | None = None  # the first write error; later batches are not written
-        self._lane = Lane(pool)
+        self._staging = Lane(_stage_pool)
+        self._disk = Lane(pool)
         self._submitted_bytes = 0
         self._direct = _open_direct(path)
-        self._buffer: mmap.mmap | None = None
+        self._free_buffers: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
+        self._buffers_made = 0
+        self._is_closed = False
 
     @property
     def is_direct(self) -> bool:
@@ -143,79 +189,136 @@ class PartWriter:
     def submitted_bytes(self) -> int:
         return self._submitted_bytes
 
-    def submit(self, chunks: Chunks, *, on_error: Callable[[OSError], BaseException]) -> Future[None]:
-        """Queue `chunks` for the next offset. The Future raises `on_error(error)` (called once, on the
-        writing thread, for the first failed write: it may cut the file back) or the first failure again."""
+    def submit(
+        self, chunks: Chunks, *, on_error: Callable[[OSError], BaseException], hashers: Sequence[Hasher] = ()
+    ) -> Future[None]:
+        """Queue `chunks` for the next offset; `hashers` get its bytes, in order, before it is written.
+
+        The Future (it cannot be cancelled) ends once the batch is in the file. It raises
+        `on_error(error)` (called once, on the disk lane's thread, for the first failed write: it may cut
+        the file back) or that first failure again for every later batch."""
         offset = self.start_bytes + self._submitted_bytes
         self._submitted_bytes += sum(len(chunk) for chunk in chunks)
+        done: Future[None] = Future()
+        done.set_running_or_notify_cancel()
 
-        def write() -> None:
+        def stage() -> None:
+            try:
+                if self.failure is not None:
+                    raise self.failure  # nothing more is written after a failed write: no need to hash it
+                last = self._stage(chunks, offset, hashers, on_error)
+            except BaseException as error:
+                done.set_exception(error)
+                raise
+            last.add_done_callback(lambda written: _copy_outcome(written, done))
+
+        self._staging.submit(stage)
+        return done
+
+    def wait(self) -> None:
+        """Block until every batch submitted so far has been hashed and written (or failed)."""
+        self._staging.wait()  # a staged batch has queued its writes: the disk lane's last is the batch's
+        self._disk.wait()
+
+    def close(self) -> None:
+        """Wait for the queued batches, then release the direct descriptor and the buffers. Idempotent."""
+        self.wait()
+        if self._direct is not None:
+            os.close(self._direct)
+            self._direct = None
+        self._is_closed = True
+        while not self._free_buffers.empty():  # unmapped with their last view (a traceback may hold one)
+            self._free_buffers.get()
+
+    def _stage(
+        self, chunks: Chunks, offset: int, hashers: Sequence[Hasher], on_error: Callable[[OSError], BaseException]
+    ) -> Future[None]:
+        """On the staging lane: hash the batch and queue its writes; returns the Future of its last write."""
+        views = deque(memoryview(chunk).cast("B") for chunk in chunks if chunk)
+        remaining = sum(len(view) for view in views)
+        position = offset
+        last: Future[None] | None = None
+        if self._direct is not None:
+            head_bytes = min(-position % DIRECT_ALIGN_BYTES, remaining)
+            if head_bytes:
+                head = _take(views, head_bytes)
+                _hash(hashers, head)
+                last = self._queue_write(_write_buffered_pieces, head, position, on_error)
+                position += head_bytes
+                remaining -= head_bytes
+            while remaining >= DIRECT_ALIGN_BYTES:
+                count = min(STAGING_BUFFER_BYTES, remaining - remaining % DIRECT_ALIGN_BYTES)
+                buffer = self._buffer()
+                staged = memoryview(buffer)[:count]
+                filled = 0
+                for piece in _take(views, count):
+                    staged[filled : filled + len(piece)] = piece
+                    filled += len(piece)
+                _hash(hashers, [staged])
+                last = self._queue_write(_write_staged, (buffer, staged), position, on_error)
+                position += count
+                remaining -= count
+        if views:
+            tail = list(views)
+            _hash(hashers, tail)
+            last = self._queue_write(_write_buffered_pieces, tail, position, on_error)
+        if last is None:  # an empty batch: nothing to write, ready once the writes before it are
+            last = self._queue_write(_write_nothing, None, position, on_error)
+        return last
+
+    def _buffer(self) -> mmap.mmap:
+        """A free staging buffer: a new one while fewer than STAGING_BUFFERS exist, else the next given back."""
+        if self._free_buffers.empty() and self._buffers_made < STAGING_BUFFERS:
+            self._buffers_made += 1
+            return mmap.mmap(-1, STAGING_BUFFER_BYTES)  # anonymous: page aligned
+        return self._free_buffers.get()  # waits for the disk lane to finish with one
+
+    def _queue_write(
+        self,
+        write: Callable[[PartWriter, Any, int], None],
+        what: Any,
+        position: int,
+        on_error: Callable[[OSError], BaseException],
+    ) -> Future[None]:
+        def run() -> None:
             if self.failure is not None:
+                _give_back(self, what)
                 raise self.failure
             try:
-                self._write(chunks, offset)
+                write(self, what, position)
             except OSError as error:
                 self.failure = on_error(error)
                 raise self.failure from error
 
-        return self._lane.submit(write)
+        return self._disk.submit(run)
 
-    def wait(self) -> None:
-        self._lane.wait()
+    def write_direct(self, staged: memoryview, position: int) -> None:
+        """On the disk lane: `staged` (aligned, in a staging buffer) at `position`, directly when possible."""
+        direct = self._direct
+        if direct is None:
+            self.write_buffered([staged], position)
+            return
+        count, written = len(staged), 0
+        while written < count:
+            try:
+                accepted = os.pwrite(direct, staged[written:], position + written)
+            except OSError as error:
+                if error.errno != errno.EINVAL or written % DIRECT_ALIGN_BYTES:
+                    raise
+                self._give_up_direct()  # this filesystem refuses direct writes: ordinary ones from here
+                self.write_buffered([staged[written:]], position + written)
+                return
+            if accepted <= 0:
+                raise OSError(errno.EIO, "direct write accepted no bytes")
+            written += accepted
+            self.written_bytes += accepted
+            if accepted % DIRECT_ALIGN_BYTES:  # a short write (the disk filled up): the rest ordinary
+                self.write_buffered([staged[written:]], position + written)
+                return
 
-    def close(self) -> None:
-        """Wait for the queued writes, then release the direct descriptor and the buffer. Idempotent."""
-        self._lane.wait()
-        if self._direct is not None:
-            os.close(self._direct)
-            self._direct = None
-        self._buffer = None  # unmapped with its last view (a traceback may still hold one)
-
-    def _write(self, chunks: Chunks, offset: int) -> None:
-        views = deque(memoryview(chunk).cast("B") for chunk in chunks if chunk)
-        remaining = sum(len(view) for view in views)
-        position = offset
-        if self._direct is not None:
-            head = min(-position % DIRECT_ALIGN_BYTES, remaining)
-            position = self._write_buffered(_take(views, head), position)
-            remaining -= head
-            while self._direct is not None and remaining >= DIRECT_ALIGN_BYTES:
-                count = min(_DIRECT_BUFFER_BYTES, remaining - remaining % DIRECT_ALIGN_BYTES)
-                position = self._write_direct(self._direct, _take(views, count), position, count)
-                remaining -= count
-        end = self._write_buffered(list(views), position)
-        if self._direct is None:
-            _start_writeback(self.descriptor, offset, end - offset)
-
-    def _write_direct(self, direct: int, pieces: list[memoryview], position: int, count: int) -> int:
-        if self._buffer is None:
-            self._buffer = mmap.mmap(-1, _DIRECT_BUFFER_BYTES)  # anonymous: page aligned
-        staging = memoryview(self._buffer)
-        try:
-            filled = 0
-            for piece in pieces:
-                staging[filled : filled + len(piece)] = piece
-                filled += len(piece)
-            written = 0
-            while written < count:
-                try:
-                    accepted = os.pwrite(direct, staging[written:count], position + written)
-                except OSError as error:
-                    if error.errno != errno.EINVAL or written % DIRECT_ALIGN_BYTES:
-                        raise
-                    self._give_up_direct()  # this filesystem refuses direct writes: ordinary ones from here
-                    return self._write_buffered([staging[written:count]], position + written)
-                if accepted <= 0:
-                    raise OSError(errno.EIO, "direct write accepted no bytes")
-                written += accepted
-                self.written_bytes += accepted
-                if accepted % DIRECT_ALIGN_BYTES:  # a short write (the disk filled up): the rest ordinary
-                    return self._write_buffered([staging[written:count]], position + written)
-            return position + count
-        finally:
-            staging.release()
-
-    def _write_buffered(self, pieces: Iterable[memoryview], position: int) -> int:
+    def write_buffered(self, pieces: Iterable[memoryview], position: int) -> None:
+        """On the disk lane: `pieces` at `position` through the caller's descriptor."""
+        start = position
         for piece in pieces:
             view = piece
             while view:
@@ -223,12 +326,56 @@ class PartWriter:
                 view = view[accepted:]
                 position += accepted
                 self.written_bytes += accepted
-        return position
+        if self._direct is None:
+            _start_writeback(self.descriptor, start, position - start)
+
+    def give_back(self, buffer: mmap.mmap) -> None:
+        if not self._is_closed:
+            self._free_buffers.put(buffer)
 
     def _give_up_direct(self) -> None:
         if self._direct is not None:
             os.close(self._direct)
             self._direct = None
+
+
+def _write_buffered_pieces(writer: PartWriter, pieces: list[memoryview], position: int) -> None:
+    writer.write_buffered(pieces, position)
+
+
+def _write_nothing(writer: PartWriter, what: None, position: int) -> None:
+    return None
+
+
+def _write_staged(writer: PartWriter, staged: tuple[mmap.mmap, memoryview], position: int) -> None:
+    buffer, view = staged
+    try:
+        writer.write_direct(view, position)
+    finally:
+        view.release()
+        writer.give_back(buffer)
+
+
+def _give_back(writer: PartWriter, what: Any) -> None:
+    """A write skipped after a failure still returns its staging buffer (the staging lane may wait for it)."""
+    if isinstance(what, tuple):
+        buffer, view = what
+        view.release()
+        writer.give_back(buffer)
+
+
+def _hash(hashers: Sequence[Hasher], pieces: Iterable[memoryview]) -> None:
+    for piece in pieces:
+        for hasher in hashers:
+            hasher.update(piece)
+
+
+def _copy_outcome(source: Future[None], target: Future[None]) -> None:
+    error = source.exception()
+    if error is None:
+        target.set_result(None)
+    else:
+        target.set_exception(error)
 
 
 def _start_writeback(descriptor: int, offset: int, length: int) -> None:

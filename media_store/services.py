@@ -62,7 +62,7 @@ from media_store.errors import (
 from media_store.imaging import CheckedImage, inspect_and_derive
 from media_store.imaging import file_sha256 as imaging_file_sha256
 from media_store.models import Photo, PhotoBlobDeletion, Upload, UploadState
-from media_store.part_file import Chunks, Lane, PartWriter
+from media_store.part_file import Chunks, PartWriter
 from media_store.signals import photo_stored
 from media_store.storage import blob_key, derivative_key, media_storage, uploads_folder
 from mobile_contract.errors import ErrorCode
@@ -75,20 +75,14 @@ BODY_CHUNK_BYTES = 256 * 1024
 # bytes written but not yet fsynced still count after a process crash (they are in the page cache);
 # after a power loss the file may be shorter or, on some filesystems, end in zeros: never accepted as
 # complete, because the final sha256 check runs over the bytes on disk's own running hash or the file.
-WRITE_BATCH_BYTES = 1024 * 1024
-# Batches a PATCH may have queued (written and hashed while the next arrive: about this many MiB per
-# PATCH in memory). With fewer, the receiving thread waits for the disk or the hash more often.
+WRITE_BATCH_BYTES = 2 * 1024 * 1024
+# Batches a PATCH may have queued (hashed and written while the next arrive: about this many times
+# WRITE_BATCH_BYTES per PATCH in memory, besides the writer's staging buffers). With fewer, the
+# receiving thread waits for the disk or the hash more often.
 PIPELINE_BATCHES = 4
-# Write and hash a PATCH's batches beside each other and beside the request's thread (AppendSession.submit);
-# a few threads serve every upload in the process, each session's batches one at a time, in order.
+# The disk lanes of every PATCH in the process share these threads (each session's writes one at a
+# time, in order); staging and hashing run on part_file's own pool, beside them.
 _write_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload-write")
-_hash_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload-hash")
-
-
-def _hash_chunks(hashers: list[Any], chunks: Chunks) -> None:
-    for chunk in chunks:
-        for hasher in hashers:
-            hasher.update(chunk)
 
 
 _RUNNING_HASHES_MAX = 256
@@ -329,7 +323,6 @@ class AppendSession:
         self._hasher = hashlib.new(checksum.algorithm) if checksum else None
         self._file_hasher: Any | None = _running_hashes.take(upload_id=upload.id, offset_bytes=start_bytes)
         self._writer = PartWriter(descriptor=descriptor, path=path, start_bytes=start_bytes, pool=_write_pool)
-        self._hashes = Lane(_hash_pool)
         self.discarded: list[Path] = []  # the .part renamed away by completion: deleted after close
 
     @property
@@ -356,7 +349,7 @@ class AppendSession:
         return self.start_bytes + self._writer.submitted_bytes
 
     def submit(self, chunks: Chunks) -> list[Future[None]]:
-        """Queue `chunks` (in order) to be written and hashed; returns the Futures to wait for, in order.
+        """Queue `chunks` (in order) to be hashed and written; returns the Futures to wait for, in order.
 
         They raise StorageFull (the file cut back to the bytes written before the failure; every later
         batch is dropped). The caller checks `remaining_bytes` first: a batch past the upload's length
@@ -364,10 +357,7 @@ class AppendSession:
         """
         self._fd()
         hashers = [hasher for hasher in (self._hasher, self._file_hasher) if hasher is not None]
-        futures = [self._writer.submit(chunks, on_error=self._write_failed)]
-        if hashers:
-            futures.append(self._hashes.submit(partial(_hash_chunks, hashers, chunks)))
-        return futures
+        return [self._writer.submit(chunks, on_error=self._write_failed, hashers=hashers)]
 
     def write(self, chunks: Chunks) -> None:
         """Append `chunks` and wait for them. Raises UploadTooLarge past the upload's length, StorageFull."""
@@ -378,9 +368,8 @@ class AppendSession:
             future.result()
 
     def wait(self) -> None:
-        """Block until every submitted batch has been written and hashed (or failed)."""
+        """Block until every submitted batch has been hashed and written (or failed)."""
         self._writer.wait()
-        self._hashes.wait()
 
     def _write_failed(self, error: OSError) -> BaseException:
         """On the writing thread, at the first failed write: keep the bytes that reached the file.
@@ -413,8 +402,7 @@ class AppendSession:
 
     def close(self) -> None:
         if self.descriptor is not None:
-            self._writer.close()  # waits for the queued writes
-            self._hashes.wait()
+            self._writer.close()  # waits for the queued batches
             os.close(self.descriptor)  # releases the flock
             self.descriptor = None
             part_discards_delete(self.discarded)

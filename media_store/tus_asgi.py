@@ -25,6 +25,7 @@ import io
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Future
 from typing import Any
 from uuid import UUID
 
@@ -125,7 +126,9 @@ async def _receive_into(session: services.AppendSession, receive: Receive) -> bo
     """
     batches = Batches(batch_bytes=services.WRITE_BATCH_BYTES, next_offset=session.next_offset)
     is_body_cut = False
-    queued: deque[list[asyncio.Future[None]]] = deque()  # per batch: its write, then its hash
+    # Per batch, the Futures of its work (concurrent ones: wrapped for the loop only when it has to wait
+    # for one, so a batch ending while the loop receives the next costs no wake-up of the loop).
+    queued: deque[list[Future[None]]] = deque()
 
     async def submit(chunks: list[bytes | memoryview]) -> None:
         if sum(len(chunk) for chunk in chunks) > session.remaining_bytes:
@@ -133,11 +136,13 @@ async def _receive_into(session: services.AppendSession, receive: Receive) -> bo
             session.reject_oversize()
         while len(queued) >= services.PIPELINE_BATCHES:
             await oldest()  # raises the write's error (full disk) here
-        queued.append([asyncio.wrap_future(future) for future in session.submit(chunks)])
+        queued.append(session.submit(chunks))
 
     async def oldest() -> None:
         for future in queued[0]:
-            await future
+            if not future.done():
+                await asyncio.wrap_future(future)
+            future.result()
         queued.popleft()
 
     async def drain() -> None:
@@ -164,8 +169,7 @@ async def _receive_into(session: services.AppendSession, receive: Receive) -> bo
             # Leaving on an error or a cancellation: let the threads finish with the descriptor first.
             await asyncio.shield(asyncio.to_thread(session.wait))
             for future in (future for futures in queued for future in futures):
-                if future.done() and not future.cancelled():
-                    future.exception()  # retrieved: the error that matters is already propagating
+                future.exception()  # retrieved (they have all ended): the error that matters is propagating
     if is_body_cut:
         logger.info(
             "tus PATCH cut by the client: upload %s kept %d bytes of this request",

@@ -41,6 +41,7 @@ from tests.media_store.live import (
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 PIECE_BYTES = 64 * 1024
+BATCH_BYTES = services.WRITE_BATCH_BYTES  # what a PATCH gathers before a write: its bytes reach the file then
 
 
 @pytest.fixture
@@ -136,22 +137,23 @@ def assert_photo_stored(server: ServerProcess, data: bytes) -> None:
 def test_server_killed_mid_patch_keeps_the_received_bytes_and_the_upload_resumes(
     servers: Callable[..., ServerProcess], session: Any
 ) -> None:
-    data = photo_bytes(seed=21, size=(2000, 1500))
+    data = photo_bytes(seed=21, size=(3000, 2000))
     server = servers()
     path = create_upload(server, session, data)
     part = part_file(server, path)
     request = slow_patch(server, session, path, offset=0, length=len(data))
     half = len(data) // 2
+    assert half > BATCH_BYTES
     for start in range(0, half, PIECE_BYTES):
         request.send(data[start : min(start + PIECE_BYTES, half)])
     # The body is being written while it arrives: the part file grows before the request ends.
-    wait_until(lambda: file_size(part) >= 1024 * 1024, what="the part file to grow mid-request")
+    wait_until(lambda: file_size(part) >= BATCH_BYTES, what="the part file to grow mid-request")
 
     server.kill()
     request.close()
 
     stored = file_size(part)
-    assert 1024 * 1024 <= stored <= request.sent_bytes == half
+    assert BATCH_BYTES <= stored <= request.sent_bytes == half
     assert part.read_bytes() == data[:stored]
     assert Photo.objects.count() == 0
     restarted = servers(port=server.port)
@@ -179,7 +181,7 @@ def test_kills_and_client_cuts_at_unaligned_moments_leave_a_true_prefix_and_the_
     servers: Callable[..., ServerProcess], session: Any
 ) -> None:
     rng = random.Random(26)
-    data = photo_bytes(seed=26, size=(3600, 2700))  # about 9.5 MB: room for every round
+    data = photo_bytes(seed=26, size=(4400, 3300))  # about 14 MB: room for every round
     server = servers()
     path = create_upload(server, session, data)
     part = part_file(server, path)
@@ -189,7 +191,7 @@ def test_kills_and_client_cuts_at_unaligned_moments_leave_a_true_prefix_and_the_
         assert part.read_bytes() == data[:offset]  # whatever was cut, the file is what the client sent
         offsets.append(offset)
         request = slow_patch(server, session, path, offset=offset, length=len(data) - offset)
-        amount = min(len(data) - offset - 1, rng.randrange(1024 * 1024 + 1, 2 * 1024 * 1024))
+        amount = min(len(data) - offset - 1, rng.randrange(BATCH_BYTES + 1, BATCH_BYTES * 3 // 2))
         position = offset
         while position < offset + amount:
             piece = rng.randrange(1, 3 * PIECE_BYTES)  # unaligned pieces: batches end wherever they fall
@@ -293,8 +295,8 @@ def test_a_patch_cancelled_while_its_batches_wait_for_a_busy_write_pool_leaves_n
     # Every upload shares the write threads: under load a PATCH's oldest batch may still be queued when
     # the request's task is cancelled (server shutdown). The file must stay a prefix of the body: a
     # batch skipped while later ones are written would leave zeros that HEAD reports as received.
-    megabyte = 1024 * 1024
-    data = os.urandom(8 * megabyte)
+    batch = BATCH_BYTES
+    data = os.urandom((services.PIPELINE_BATCHES + 2) * batch)
     upload = services.upload_create(
         device_id=session.device.pk, length_bytes=len(data), metadata=services.UploadMetadata(sha256=sha256_hex(data))
     )
@@ -313,9 +315,9 @@ def test_a_patch_cancelled_while_its_batches_wait_for_a_busy_write_pool_leaves_n
                 waiting.set()  # this batch waits for room: the oldest queued one has to be written first
             elif sent["count"] > services.PIPELINE_BATCHES:
                 await asyncio.Event().wait()  # never reached: the task is cancelled first
-            start = sent["count"] * megabyte
+            start = sent["count"] * batch
             sent["count"] += 1
-            return {"type": "http.request", "body": data[start : start + megabyte], "more_body": True}
+            return {"type": "http.request", "body": data[start : start + batch], "more_body": True}
 
         task = asyncio.ensure_future(tus_asgi._receive_into(started, receive))
         await waiting.wait()
@@ -335,7 +337,7 @@ def test_a_patch_cancelled_while_its_batches_wait_for_a_busy_write_pool_leaves_n
             blocker.result()
         started.close()
     stored = file_size(part)
-    assert stored == services.PIPELINE_BATCHES * megabyte  # every queued batch, in order
+    assert stored == services.PIPELINE_BATCHES * batch  # every queued batch, in order
     assert part.read_bytes() == data[:stored]
 
 
@@ -421,7 +423,9 @@ def test_a_50_mb_patch_is_written_while_it_arrives_and_server_memory_stays_flat(
     for start in range(0, half, 1024 * 1024):
         request.send(data[start : start + 1024 * 1024])
 
-    wait_until(lambda: file_size(part) >= half - 1024 * 1024, what="half the body on disk mid-request")
+    # Every whole batch of the first half is written; the rest (less than a batch and a chunk) waits
+    # for the bytes that complete its aligned end.
+    wait_until(lambda: file_size(part) >= half - 2 * BATCH_BYTES, what="half the body on disk mid-request")
     growth_mid_request = vm_hwm_bytes(server.pid) - peak_before
     sender = send_in_background(request, data[half:])
     status, headers, _ = request.response()
@@ -443,20 +447,20 @@ def test_a_50_mb_patch_is_written_while_it_arrives_and_server_memory_stays_flat(
 def test_a_second_patch_while_one_is_streaming_gets_423_and_the_first_completes(
     servers: Callable[..., ServerProcess], session: Any
 ) -> None:
-    data = photo_bytes(seed=23, size=(1600, 1200))
+    data = photo_bytes(seed=23, size=(2000, 1500))
     server = servers()
     path = create_upload(server, session, data)
     part = part_file(server, path)
     first = slow_patch(server, session, path, offset=0, length=len(data))
-    first.send(data[: 1024 * 1024])
-    wait_until(lambda: file_size(part) >= 1024 * 1024, what="the first PATCH to be writing")
+    first.send(data[:BATCH_BYTES])
+    wait_until(lambda: file_size(part) >= BATCH_BYTES, what="the first PATCH to be writing")
 
     second = patch(server, session, path, data[:1000], 0)
 
     assert second.status_code == 423
     assert second.json()["code"] == "upload_locked"
-    assert file_size(part) == 1024 * 1024
-    first.send(data[1024 * 1024 :])
+    assert file_size(part) == BATCH_BYTES
+    first.send(data[BATCH_BYTES:])
     status, headers, _ = first.response()
     first.close()
     assert status == 204
@@ -498,7 +502,7 @@ def test_a_chunked_body_longer_than_the_rest_of_the_upload_is_413_and_keeps_only
 def test_a_checksum_patch_cut_by_the_client_mid_batch_keeps_nothing_and_a_termination_meanwhile_gets_423(
     servers: Callable[..., ServerProcess], session: Any
 ) -> None:
-    data = photo_bytes(seed=29, size=(1600, 1200))
+    data = photo_bytes(seed=29, size=(2000, 1500))
     server = servers()
     path = create_upload(server, session, data)
     part = part_file(server, path)
@@ -518,7 +522,7 @@ def test_a_checksum_patch_cut_by_the_client_mid_batch_keeps_nothing_and_a_termin
             },
         ),
     )
-    cut_at = 7777 + 1024 * 1024 + 50_001  # a batch written, the next one part-received
+    cut_at = 7777 + BATCH_BYTES + 50_001  # a batch written, the next one part-received
     for start in range(7777, cut_at, PIECE_BYTES):
         request.send(data[start : min(start + PIECE_BYTES, cut_at)])
     wait_until(lambda: file_size(part) > 7777, what="the first batch on disk")
