@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
+
+import pytest
 
 from backend.core.management.commands.simulate import candidates_summary, report_lines
 
@@ -69,3 +72,25 @@ def test_report_lines_align_every_value_on_the_longest_key() -> None:
         "rank1_is_expected_wanted_notice: True",
         "                 enroll_seconds: 0.41",
     ]
+
+
+def test_simulate_without_a_server_says_so_in_one_line_instead_of_a_traceback(db: None) -> None:
+    # `make simulate` with the server on another port (or not started): a new user got 77 lines of
+    # httpx traceback. The error says where nothing answered and what to do.
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from tests.conftest import make_officer, make_unit
+    from tests.media_store.live import free_port
+
+    make_officer(username="patrol.huunghi", unit=make_unit(code="HN"))
+    server = f"http://127.0.0.1:{free_port()}"
+    printed = io.StringIO()
+
+    with pytest.raises(CommandError) as raised:
+        call_command("simulate", "--server", server, stdout=printed, stderr=io.StringIO())
+
+    message = str(raised.value)
+    assert f"no fieldsync server answers at {server}" in message
+    assert "make run" in message
+    assert "ok" in printed.getvalue() and "error" in printed.getvalue()  # the report is still printed

@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -35,7 +36,7 @@ class Command(BaseCommand):
         report: dict[str, Any] = {"server": options["server"], "officer": options["officer"]}
         try:
             self._run(options, report)
-        except (ApiError, OSError, KeyError, ValueError, TimeoutError) as exc:
+        except (ApiError, OSError, httpx.TransportError, KeyError, ValueError, TimeoutError) as exc:
             report["ok"] = False
             report["error"] = f"{type(exc).__name__}: {exc}"
             self._print(report, options)
@@ -57,6 +58,7 @@ class Command(BaseCommand):
         from backend.accounts.models import Officer
         from backend.accounts.services import enrollment_code_issue
 
+        _require_server(options["server"])
         officer = Officer.objects.select_related("unit").filter(username=options["officer"]).first()
         if officer is None or officer.unit is None:
             raise CommandError(f"no demo officer {options['officer']!r}: run `make run` first (it seeds the demo)")
@@ -226,3 +228,14 @@ def _wait_for_alert(socket: Any, search_id: str, *, timeout: float) -> bool:
         if message.get("type") == "alert" and message.get("search_id") == search_id:
             return True
     return False
+
+
+def _require_server(server: str) -> None:
+    """Raise ConnectionError (one line, what to do) when nothing answers HTTP at `server`."""
+    try:
+        httpx.get(f"{server.rstrip('/')}/", timeout=5.0)
+    except httpx.TransportError as exc:
+        raise ConnectionError(
+            f"no fieldsync server answers at {server} ({exc}): start it with `make run` in another terminal "
+            "(the same HOST and PORT as this command) and wait for 'fieldsync serving on'"
+        ) from exc
