@@ -47,8 +47,7 @@ class Command(BaseCommand):
 
         def progress(done: int, known: int) -> None:
             bar.total = known
-            bar.n = done
-            bar.refresh()
+            bar.update(done - bar.n)  # drawn as the bar decides (in a log: at most every 30 s), not every batch
 
         try:
             run = bridge_sync(
