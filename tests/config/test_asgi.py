@@ -45,3 +45,11 @@ async def test_a_missing_static_file_is_a_404_not_an_error() -> None:
     status, _ = await _get("/static/admin/css/no-such-file.css")
 
     assert status == 404
+
+
+def test_the_root_address_leads_a_person_to_the_console(client: Any, db: None) -> None:
+    # `make run` says it serves on http://127.0.0.1:8000; opening that address gave a bare 404.
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/console/"
