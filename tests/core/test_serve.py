@@ -79,3 +79,24 @@ def test_serve_malloc_tuning_stops_page_faults_on_every_body_chunk() -> None:
     untuned, tuned = page_faults("default"), page_faults("tuned")
     assert untuned > 400 * 32  # glibc's defaults: the freed buffers go back to the kernel and fault in again
     assert tuned * 20 < untuned
+
+
+def test_serve_on_a_port_in_use_fails_before_announcing_itself_or_starting_anything() -> None:
+    # A second `make run` on the same port printed "fieldsync serving on ..." and started the job worker
+    # before uvicorn found the port taken. The listening socket is now bound first.
+    import io
+    import socket
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    taken = socket.create_server(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    printed = io.StringIO()
+    try:
+        with pytest.raises(CommandError, match=f"127.0.0.1:{port} is already in use"):
+            call_command("serve", "--port", str(port), stdout=printed)
+    finally:
+        taken.close()
+    assert "serving on" not in printed.getvalue()
+    assert not any(thread.name == "fieldsync-task-worker" for thread in threading.enumerate())

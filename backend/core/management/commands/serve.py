@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import logging
+import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +96,22 @@ def worker_run_supervised(run: Callable[[], None], *, restart_delay_seconds: flo
             return
 
 
+def listening_socket(*, host: str, port: int) -> socket.socket:
+    """A TCP socket listening on (host, port) as uvicorn would bind it. Raises CommandError when taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        listener = socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise CommandError(
+                f"{host}:{port} is already in use (another fieldsync? `pgrep -af 'manage.py serve'`): "
+                "stop it, or serve on another port (make run PORT=8123)"
+            ) from exc
+        raise CommandError(f"cannot listen on {host}:{port}: {exc}") from exc
+    listener.set_inheritable(True)
+    return listener
+
+
 class Command(BaseCommand):
     help = "Serve fieldsync (ASGI: HTTP + WebSocket) with an in-process background worker."
 
@@ -107,6 +125,9 @@ class Command(BaseCommand):
 
         from backend.core.uvicorn_logs import uvicorn_log_config
 
+        # Bound before anything starts: a port in use is one clear error, not a "serving on" line, a job
+        # worker and a face gallery warmed for nothing, then uvicorn's failure.
+        listener = listening_socket(host=options["host"], port=options["port"])
         tune_malloc_for_streaming()
         self._warm_face_gallery()
         if not options["no_worker"]:
@@ -114,7 +135,7 @@ class Command(BaseCommand):
             self._schedule_housekeeping()
             self._schedule_registry_bridge()
         self.stdout.write(f"fieldsync serving on http://{options['host']}:{options['port']} (Ctrl+C to stop)")
-        uvicorn.run(
+        config = uvicorn.Config(
             "backend.config.asgi:application",
             host=options["host"],
             port=options["port"],
@@ -123,6 +144,7 @@ class Command(BaseCommand):
             lifespan="off",
             ws="websockets-sansio",
         )
+        uvicorn.Server(config).run(sockets=[listener])
 
     def _schedule_housekeeping(self) -> None:
         """Start the durable media housekeeping chain (expired uploads, unreferenced photos) if none waits."""
