@@ -144,6 +144,10 @@ class Command(BaseCommand):
             lifespan="off",
             ws="websockets-sansio",
         )
+        # uvicorn announces its address only when it binds the socket itself: the same line, in its log.
+        logging.getLogger("uvicorn.error").info(
+            "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", options["host"], options["port"]
+        )
         uvicorn.Server(config).run(sockets=[listener])
 
     def _schedule_housekeeping(self) -> None:
