@@ -32,9 +32,15 @@ class FlakyLoop:
 
 def test_the_worker_loop_is_restarted_after_a_database_error(caplog: pytest.LogCaptureFixture) -> None:
     loop = FlakyLoop(failures=2)
+    # On a thread of its own, as serve runs it: its restart closes that thread's connections (on the
+    # test's main thread that reached pytest-django's blocked connection after any database test).
+    supervisor = threading.Thread(
+        target=worker_run_supervised, args=(loop.run,), kwargs={"restart_delay_seconds": 0.01}, daemon=True
+    )
+    supervisor.start()
+    supervisor.join(timeout=30)
 
-    worker_run_supervised(loop.run, restart_delay_seconds=0.01)
-
+    assert not supervisor.is_alive()
     assert loop.calls == 3
     assert loop.finished.is_set()
     assert [r.getMessage() for r in caplog.records if r.name == "backend.core.management.commands.serve"] == [
