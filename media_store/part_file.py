@@ -48,6 +48,16 @@ _stage_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload-stage
 Chunks = Sequence[bytes | memoryview]  # a batch of body chunks, in order
 
 
+def chunks_bytes(chunks: Chunks) -> int:
+    """The bytes in `chunks` (len() of a memoryview counts its items, which may be wider than a byte)."""
+    return sum(memoryview(chunk).nbytes for chunk in chunks)
+
+
+def _byte_views(chunks: Chunks) -> list[memoryview]:
+    """`chunks` as flat views of bytes; raises TypeError for a view that is not contiguous."""
+    return [memoryview(chunk).cast("B") for chunk in chunks]
+
+
 class Hasher(Protocol):
     """What `hashlib` objects offer to a writer: `update` with the bytes, in order."""
 
@@ -71,8 +81,10 @@ class Batches:
     def gathered_bytes(self) -> int:
         return self._gathered
 
-    def add(self, chunk: bytes) -> list[bytes | memoryview] | None:
+    def add(self, chunk: bytes | memoryview) -> list[bytes | memoryview] | None:
         """Gather `chunk`; returns a batch once there is one."""
+        if isinstance(chunk, memoryview):
+            chunk = chunk.cast("B")  # counted and cut in bytes
         if chunk:
             self._chunks.append(chunk)
             self._gathered += len(chunk)
@@ -202,8 +214,9 @@ class PartWriter:
         `on_error(error)` (called once, on the disk lane's thread once every earlier write has ended, for
         the first failure: a failed write, or a batch that could not be staged; it may cut the file back;
         if it raises, what it raised is the failure) or that first failure again for every later batch."""
+        views = _byte_views(chunks)  # a view it cannot write raises here, before anything is queued
         offset = self.start_bytes + self._submitted_bytes
-        self._submitted_bytes += sum(len(chunk) for chunk in chunks)
+        self._submitted_bytes += sum(len(view) for view in views)
         done: Future[None] = Future()
         done.set_running_or_notify_cancel()
 
@@ -215,7 +228,7 @@ class PartWriter:
                     last = self._queue_write(_write_nothing, None, offset, on_error)
                 else:
                     try:
-                        last = self._stage(chunks, offset, hashers, on_error)
+                        last = self._stage(views, offset, hashers, on_error)
                     except BaseException as error:
                         # Not staged (its writes queued so far go first): the disk lane fails the writer
                         # after them, so no later batch is written past the bytes missing here.
@@ -246,13 +259,14 @@ class PartWriter:
 
     def _stage(
         self,
-        chunks: Chunks,
+        chunks: list[memoryview],
         offset: int,
         hashers: Sequence[Hasher],
         on_error: Callable[[BaseException], BaseException],
     ) -> Future[None]:
-        """On the staging lane: hash the batch and queue its writes; returns the Future of its last write."""
-        views = deque(memoryview(chunk).cast("B") for chunk in chunks if chunk)
+        """On the staging lane: hash the batch (flat byte views) and queue its writes; returns the Future
+        of its last write."""
+        views = deque(chunk for chunk in chunks if chunk)
         remaining = sum(len(view) for view in views)
         position = offset
         last: Future[None] | None = None

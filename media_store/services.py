@@ -62,7 +62,7 @@ from media_store.errors import (
 from media_store.imaging import CheckedImage, inspect_and_derive
 from media_store.imaging import file_sha256 as imaging_file_sha256
 from media_store.models import Photo, PhotoBlobDeletion, Upload, UploadState
-from media_store.part_file import Chunks, PartWriter
+from media_store.part_file import Chunks, PartWriter, chunks_bytes
 from media_store.signals import photo_stored
 from media_store.storage import blob_key, derivative_key, media_storage, uploads_folder
 from mobile_contract.errors import ErrorCode
@@ -361,7 +361,7 @@ class AppendSession:
 
     def write(self, chunks: Chunks) -> None:
         """Append `chunks` and wait for them. Raises UploadTooLarge past the upload's length, StorageFull."""
-        if sum(len(chunk) for chunk in chunks) > self.remaining_bytes:
+        if chunks_bytes(chunks) > self.remaining_bytes:
             self.wait()
             self.reject_oversize()
         for future in self.submit(chunks):

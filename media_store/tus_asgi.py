@@ -38,7 +38,7 @@ from django.urls import Resolver404, resolve
 from backend.core.errors import DomainError
 from media_store import selectors, services, tus_views
 from media_store.callers import caller_from_request
-from media_store.part_file import Batches
+from media_store.part_file import Batches, chunks_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ async def _receive_into(session: services.AppendSession, receive: Receive) -> bo
     queued: deque[list[Future[None]]] = deque()
 
     async def submit(chunks: list[bytes | memoryview]) -> None:
-        if sum(len(chunk) for chunk in chunks) > session.remaining_bytes:
+        if chunks_bytes(chunks) > session.remaining_bytes:
             await drain()
             session.reject_oversize()
         while len(queued) >= services.PIPELINE_BATCHES:

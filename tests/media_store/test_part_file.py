@@ -462,3 +462,48 @@ def test_a_write_failing_once_stops_every_later_write_even_when_on_error_itself_
     stored = path.read_bytes()
     assert step <= len(stored) < 2 * step
     assert stored == data[: len(stored)]
+
+
+def test_chunks_are_counted_in_bytes_whatever_the_format_of_their_memoryview(
+    tmp_path: Path, pool: ThreadPoolExecutor
+) -> None:
+    # len() of a memoryview counts its items, not its bytes: the offset of the next batch must not.
+    import array
+
+    path, descriptor = open_part(tmp_path)
+    writer = PartWriter(descriptor=descriptor, path=path, start_bytes=0, pool=pool)
+    running = hashlib.sha256()
+    words = array.array("I", range(5000))  # 20_000 bytes, 5000 items
+    grid = memoryview(os.urandom(6 * 4096)).cast("B", (6, 4096))  # two dimensions: len() is 6
+    after = os.urandom(3 * 4096 + 11)
+    try:
+        for batch in ([memoryview(words)], [grid, b"xyz"], [after]):
+            writer.submit(batch, on_error=lambda error: error, hashers=[running]).result()
+        expected = words.tobytes() + grid.tobytes() + b"xyz" + after
+        assert path.read_bytes() == expected
+        assert writer.submitted_bytes == writer.written_bytes
+        with pytest.raises((TypeError, ValueError)):  # not contiguous: refused at once, nothing queued
+            writer.submit([memoryview(os.urandom(8192))[::2]], on_error=lambda error: error)
+        writer.submit([b"!"], on_error=lambda error: error, hashers=[running]).result()  # the writer goes on
+    finally:
+        writer.close()
+        os.close(descriptor)
+    expected += b"!"
+    assert path.read_bytes() == expected
+    assert running.hexdigest() == hashlib.sha256(expected).hexdigest()
+    assert writer.written_bytes == len(expected)
+
+
+def test_batches_count_memoryview_chunks_in_bytes() -> None:
+    import array
+
+    submitted = {"bytes": 0}
+    gathered = Batches(batch_bytes=8192, next_offset=lambda: 5 + submitted["bytes"])
+    words = array.array("I", range(3000))  # 12_000 bytes
+    batch = gathered.add(memoryview(words))  # type: ignore[arg-type]
+    assert batch is not None
+    submitted["bytes"] += sum(memoryview(piece).nbytes for piece in batch)
+    assert (5 + submitted["bytes"]) % DIRECT_ALIGN_BYTES == 0
+    rest = gathered.rest()
+    assert rest is not None
+    assert b"".join(bytes(memoryview(piece).cast("B")) for piece in [*batch, *rest]) == words.tobytes()
