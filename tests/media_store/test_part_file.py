@@ -507,3 +507,101 @@ def test_batches_count_memoryview_chunks_in_bytes() -> None:
     rest = gathered.rest()
     assert rest is not None
     assert b"".join(bytes(memoryview(piece).cast("B")) for piece in [*batch, *rest]) == words.tobytes()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_short_and_refused_direct_writes_at_random_moments_keep_every_byte_in_order(
+    tmp_path: Path, pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    # The kernel may accept part of a write (aligned or not) and a filesystem may refuse direct I/O
+    # (EINVAL) only once staged buffers are already queued: every byte lands once, in order, all the same.
+    rng = random.Random(seed)
+    start_bytes = rng.choice([0, 4096, 12_345, 4095])
+    prefix = os.urandom(start_bytes)
+    path, descriptor = open_part(tmp_path, prefix)
+    writer = PartWriter(descriptor=descriptor, path=path, start_bytes=start_bytes, pool=pool)
+    real_pwrite = os.pwrite
+    refuse_after = rng.randint(2, 12)
+    direct_calls = {"count": 0}
+
+    def pwrite(fd: int, data: memoryview, offset: int) -> int:
+        view = memoryview(data)
+        if fd != descriptor:
+            direct_calls["count"] += 1
+            if direct_calls["count"] == refuse_after:
+                raise OSError(errno.EINVAL, "Invalid argument")
+            if len(view) > DIRECT_ALIGN_BYTES and rng.random() < 0.4:
+                cut = rng.choice([DIRECT_ALIGN_BYTES, len(view) // 2, len(view) - 1])
+                if cut % DIRECT_ALIGN_BYTES == 0 or rng.random() < 0.5:
+                    view = view[:cut]
+        elif len(view) > 1 and rng.random() < 0.3:
+            view = view[: rng.randint(1, len(view) - 1)]
+        return real_pwrite(fd, view, offset)
+
+    monkeypatch.setattr(part_file.os, "pwrite", pwrite)
+    running = hashlib.sha256()
+    data = os.urandom(14 * 1024 * 1024 + rng.randint(0, 9999))
+    try:
+        futures = [
+            writer.submit(batch, on_error=lambda error: error, hashers=[running]) for batch in batches(data, seed=seed)
+        ]
+        for future in futures:
+            future.result()
+    finally:
+        writer.close()
+        os.close(descriptor)
+    assert writer.written_bytes == len(data)
+    assert path.read_bytes() == prefix + data
+    assert running.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_many_writers_on_a_one_thread_disk_pool_one_failing_all_end_and_keep_true_prefixes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More writers than staging threads, one disk thread for all, staging lanes waiting for buffers, and
+    # one writer's disk failing mid-way: every writer ends (none waits for good) with a true prefix.
+    real_pwrite = os.pwrite
+    failing: dict[str, int] = {}
+
+    def pwrite(fd: int, data: memoryview, offset: int) -> int:
+        if fd in failing.values() and offset >= 5 * 1024 * 1024:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(part_file.os, "pwrite", pwrite)
+    step = part_file.STAGING_BUFFER_BYTES + 4096 + 7
+    data = os.urandom(4 * step)
+    writers: list[tuple[PartWriter, int, Path, hashlib._Hash]] = []
+    with ThreadPoolExecutor(max_workers=1) as disk_pool:
+        gate = threading.Event()
+        disk_pool.submit(gate.wait)
+        for index in range(7):
+            (tmp_path / str(index)).mkdir()
+            path, descriptor = open_part(tmp_path / str(index))
+            writer = PartWriter(descriptor=descriptor, path=path, start_bytes=0, pool=disk_pool)
+            if index == 3:
+                failing["direct"] = writer._direct or -1
+                failing["buffered"] = descriptor
+            writers.append((writer, descriptor, path, hashlib.sha256()))
+        futures = [
+            [
+                writer.submit([data[at : at + step]], on_error=lambda error: error, hashers=[hasher])
+                for at in range(0, len(data), step)
+            ]
+            for writer, _, _, hasher in writers
+        ]
+        time.sleep(0.1)
+        gate.set()
+        for writer, _, _, _ in writers:
+            close_within(writer)
+    for index, (writer, descriptor, path, hasher) in enumerate(writers):
+        os.close(descriptor)
+        stored = path.read_bytes()
+        if index == 3:
+            assert [future.exception(timeout=0) is None for future in futures[index]] == [True, False, False, False]
+            assert 5 * 1024 * 1024 <= len(stored) == writer.written_bytes < 2 * step
+            assert stored == data[: len(stored)]
+        else:
+            assert all(future.exception(timeout=0) is None for future in futures[index])
+            assert stored == data
+            assert hasher.hexdigest() == hashlib.sha256(data).hexdigest()
