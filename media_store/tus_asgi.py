@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
@@ -111,8 +112,17 @@ async def _patch(scope: Scope, receive: Receive, send: Send, *, upload_id: UUID)
     except BaseException:
         await asyncio.to_thread(session.close)
         raise
-    response = await sync_to_async(_finish)(session, is_body_cut)
-    if not is_body_cut:
+    # `_finish` waits for its turn in the sync thread: a request cancelled meanwhile has that pending call
+    # cancelled (sync_to_async does), and then only this side can close the session (its flock). Whichever
+    # side claims the session first ends it; `_finish` started in time is awaited by the thread, not here.
+    claim = threading.Lock()
+    try:
+        response = await sync_to_async(_finish)(session, is_body_cut, claim)
+    except asyncio.CancelledError:
+        if claim.acquire(blocking=False):
+            await asyncio.to_thread(session.close)
+        raise
+    if response is not None and not is_body_cut:
         await _send_response(send, response)
 
 
@@ -204,8 +214,12 @@ def _start(request: ASGIRequest, upload_id: UUID) -> services.AppendSession | Ht
     return started
 
 
-def _finish(session: services.AppendSession, is_body_cut: bool) -> HttpResponse:
-    """Checksum, offset hint, completion (sync thread). Always closes the session."""
+def _finish(session: services.AppendSession, is_body_cut: bool, claim: threading.Lock) -> HttpResponse | None:
+    """Checksum, offset hint, completion (sync thread). Always closes the session.
+
+    None, doing nothing, if the request was cancelled first and closed the session itself (`claim` taken)."""
+    if not claim.acquire(blocking=False):
+        return None
     try:
         response = tus_views.patch_response(services.upload_append_finish(session=session, is_body_cut=is_body_cut))
     except DomainError as error:
