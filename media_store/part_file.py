@@ -14,7 +14,9 @@ after the last one are written through the ordinary descriptor. A filesystem wit
 that refuses an aligned direct write (EINVAL), gets ordinary writes for the rest of the session.
 
 Bytes reach the file in order and `written_bytes` counts only bytes the kernel accepted, so after a
-failed write (a full disk) the caller cuts the file back to exactly the bytes before it.
+failed write (a full disk) the caller cuts the file back to exactly the bytes before it. A batch that
+fails on its way to the disk (its staging buffer cannot be mapped, a hasher raises) fails the writer
+the same way, once it is the disk lane's turn: no byte after a missing one is ever written.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +46,16 @@ STAGING_BUFFERS = 3
 _stage_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload-stage")
 
 Chunks = Sequence[bytes | memoryview]  # a batch of body chunks, in order
+
+
+def chunks_bytes(chunks: Chunks) -> int:
+    """The bytes in `chunks` (len() of a memoryview counts its items, which may be wider than a byte)."""
+    return sum(memoryview(chunk).nbytes for chunk in chunks)
+
+
+def _byte_views(chunks: Chunks) -> list[memoryview]:
+    """`chunks` as flat views of bytes; raises TypeError for a view that is not contiguous."""
+    return [memoryview(chunk).cast("B") for chunk in chunks]
 
 
 class Hasher(Protocol):
@@ -68,8 +81,10 @@ class Batches:
     def gathered_bytes(self) -> int:
         return self._gathered
 
-    def add(self, chunk: bytes) -> list[bytes | memoryview] | None:
+    def add(self, chunk: bytes | memoryview) -> list[bytes | memoryview] | None:
         """Gather `chunk`; returns a batch once there is one."""
+        if isinstance(chunk, memoryview):
+            chunk = chunk.cast("B")  # counted and cut in bytes
         if chunk:
             self._chunks.append(chunk)
             self._gathered += len(chunk)
@@ -172,6 +187,7 @@ class PartWriter:
         self.start_bytes = start_bytes
         self.written_bytes = 0  # bytes the kernel accepted, from start_bytes on; only the disk lane adds
         self.failure: BaseException | None = None  # the first write error; later batches are not written
+        self._is_failing = False  # a batch failed on the staging lane: every later one fails with it
         self._staging = Lane(_stage_pool)
         self._disk = Lane(pool)
         self._submitted_bytes = 0
@@ -190,15 +206,17 @@ class PartWriter:
         return self._submitted_bytes
 
     def submit(
-        self, chunks: Chunks, *, on_error: Callable[[OSError], BaseException], hashers: Sequence[Hasher] = ()
+        self, chunks: Chunks, *, on_error: Callable[[BaseException], BaseException], hashers: Sequence[Hasher] = ()
     ) -> Future[None]:
         """Queue `chunks` for the next offset; `hashers` get its bytes, in order, before it is written.
 
         The Future (it cannot be cancelled) ends once the batch is in the file. It raises
-        `on_error(error)` (called once, on the disk lane's thread, for the first failed write: it may cut
-        the file back) or that first failure again for every later batch."""
+        `on_error(error)` (called once, on the disk lane's thread once every earlier write has ended, for
+        the first failure: a failed write, or a batch that could not be staged; it may cut the file back;
+        if it raises, what it raised is the failure) or that first failure again for every later batch."""
+        views = _byte_views(chunks)  # a view it cannot write raises here, before anything is queued
         offset = self.start_bytes + self._submitted_bytes
-        self._submitted_bytes += sum(len(chunk) for chunk in chunks)
+        self._submitted_bytes += sum(len(view) for view in views)
         done: Future[None] = Future()
         done.set_running_or_notify_cancel()
 
@@ -206,7 +224,16 @@ class PartWriter:
             try:
                 if self.failure is not None:
                     raise self.failure  # nothing more is written after a failed write: no need to hash it
-                last = self._stage(chunks, offset, hashers, on_error)
+                if self._is_failing:  # the failure of a batch before, once the disk lane has it
+                    last = self._queue_write(_write_nothing, None, offset, on_error)
+                else:
+                    try:
+                        last = self._stage(views, offset, hashers, on_error)
+                    except BaseException as error:
+                        # Not staged (its writes queued so far go first): the disk lane fails the writer
+                        # after them, so no later batch is written past the bytes missing here.
+                        self._is_failing = True
+                        last = self._disk.submit(partial(self._fail, error, on_error))
             except BaseException as error:
                 done.set_exception(error)
                 raise
@@ -231,10 +258,15 @@ class PartWriter:
             self._free_buffers.get()
 
     def _stage(
-        self, chunks: Chunks, offset: int, hashers: Sequence[Hasher], on_error: Callable[[OSError], BaseException]
+        self,
+        chunks: list[memoryview],
+        offset: int,
+        hashers: Sequence[Hasher],
+        on_error: Callable[[BaseException], BaseException],
     ) -> Future[None]:
-        """On the staging lane: hash the batch and queue its writes; returns the Future of its last write."""
-        views = deque(memoryview(chunk).cast("B") for chunk in chunks if chunk)
+        """On the staging lane: hash the batch (flat byte views) and queue its writes; returns the Future
+        of its last write."""
+        views = deque(chunk for chunk in chunks if chunk)
         remaining = sum(len(view) for view in views)
         position = offset
         last: Future[None] | None = None
@@ -250,11 +282,15 @@ class PartWriter:
                 count = min(STAGING_BUFFER_BYTES, remaining - remaining % DIRECT_ALIGN_BYTES)
                 buffer = self._buffer()
                 staged = memoryview(buffer)[:count]
-                filled = 0
-                for piece in _take(views, count):
-                    staged[filled : filled + len(piece)] = piece
-                    filled += len(piece)
-                _hash(hashers, [staged])
+                try:
+                    filled = 0
+                    for piece in _take(views, count):
+                        staged[filled : filled + len(piece)] = piece
+                        filled += len(piece)
+                    _hash(hashers, [staged])
+                except BaseException:
+                    _give_back(self, (buffer, staged))  # the staging lane may wait for it later
+                    raise
                 last = self._queue_write(_write_staged, (buffer, staged), position, on_error)
                 position += count
                 remaining -= count
@@ -269,8 +305,9 @@ class PartWriter:
     def _buffer(self) -> mmap.mmap:
         """A free staging buffer: a new one while fewer than STAGING_BUFFERS exist, else the next given back."""
         if self._free_buffers.empty() and self._buffers_made < STAGING_BUFFERS:
+            buffer = mmap.mmap(-1, STAGING_BUFFER_BYTES)  # anonymous: page aligned
             self._buffers_made += 1
-            return mmap.mmap(-1, STAGING_BUFFER_BYTES)  # anonymous: page aligned
+            return buffer
         return self._free_buffers.get()  # waits for the disk lane to finish with one
 
     def _queue_write(
@@ -278,7 +315,7 @@ class PartWriter:
         write: Callable[[PartWriter, Any, int], None],
         what: Any,
         position: int,
-        on_error: Callable[[OSError], BaseException],
+        on_error: Callable[[BaseException], BaseException],
     ) -> Future[None]:
         def run() -> None:
             if self.failure is not None:
@@ -286,11 +323,22 @@ class PartWriter:
                 raise self.failure
             try:
                 write(self, what, position)
-            except OSError as error:
-                self.failure = on_error(error)
-                raise self.failure from error
+            except BaseException as error:
+                self._fail(error, on_error)
 
         return self._disk.submit(run)
+
+    def _fail(self, error: BaseException, on_error: Callable[[BaseException], BaseException]) -> None:
+        """On the disk lane, every earlier write ended: the writer's first failure, through `on_error` once.
+
+        Whatever `on_error` raises is the failure instead: the writer fails all the same."""
+        if self.failure is not None:
+            raise self.failure
+        try:
+            self.failure = on_error(error)
+        except BaseException as raised:
+            self.failure = raised
+        raise self.failure from error
 
     def write_direct(self, staged: memoryview, position: int) -> None:
         """On the disk lane: `staged` (aligned, in a staging buffer) at `position`, directly when possible."""

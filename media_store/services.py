@@ -62,7 +62,7 @@ from media_store.errors import (
 from media_store.imaging import CheckedImage, inspect_and_derive
 from media_store.imaging import file_sha256 as imaging_file_sha256
 from media_store.models import Photo, PhotoBlobDeletion, Upload, UploadState
-from media_store.part_file import Chunks, PartWriter
+from media_store.part_file import Chunks, PartWriter, chunks_bytes
 from media_store.signals import photo_stored
 from media_store.storage import blob_key, derivative_key, media_storage, uploads_folder
 from mobile_contract.errors import ErrorCode
@@ -361,7 +361,7 @@ class AppendSession:
 
     def write(self, chunks: Chunks) -> None:
         """Append `chunks` and wait for them. Raises UploadTooLarge past the upload's length, StorageFull."""
-        if sum(len(chunk) for chunk in chunks) > self.remaining_bytes:
+        if chunks_bytes(chunks) > self.remaining_bytes:
             self.wait()
             self.reject_oversize()
         for future in self.submit(chunks):
@@ -371,8 +371,9 @@ class AppendSession:
         """Block until every submitted batch has been hashed and written (or failed)."""
         self._writer.wait()
 
-    def _write_failed(self, error: OSError) -> BaseException:
-        """On the writing thread, at the first failed write: keep the bytes that reached the file.
+    def _write_failed(self, error: BaseException) -> BaseException:
+        """On the writing thread, at the first failed write (or batch that could not be staged for one):
+        keep the bytes that reached the file.
 
         Unless the PATCH carries an Upload-Checksum: its body cannot be verified now, so none of it stays
         (damaged bytes kept would fail the whole upload's sha256 at completion)."""
@@ -380,7 +381,7 @@ class AppendSession:
         if self.checksum is not None:
             self._writer.written_bytes = 0  # only this (the writing) thread changes it meanwhile
         _truncate(self._fd(), self.offset_bytes)
-        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             return StorageFull(details={"offset_bytes": self.offset_bytes})
         return error
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
@@ -38,7 +39,7 @@ from django.urls import Resolver404, resolve
 from backend.core.errors import DomainError
 from media_store import selectors, services, tus_views
 from media_store.callers import caller_from_request
-from media_store.part_file import Batches
+from media_store.part_file import Batches, chunks_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +112,17 @@ async def _patch(scope: Scope, receive: Receive, send: Send, *, upload_id: UUID)
     except BaseException:
         await asyncio.to_thread(session.close)
         raise
-    response = await sync_to_async(_finish)(session, is_body_cut)
-    if not is_body_cut:
+    # `_finish` waits for its turn in the sync thread: a request cancelled meanwhile has that pending call
+    # cancelled (sync_to_async does), and then only this side can close the session (its flock). Whichever
+    # side claims the session first ends it; `_finish` started in time is awaited by the thread, not here.
+    claim = threading.Lock()
+    try:
+        response = await sync_to_async(_finish)(session, is_body_cut, claim)
+    except asyncio.CancelledError:
+        if claim.acquire(blocking=False):
+            await asyncio.to_thread(session.close)
+        raise
+    if response is not None and not is_body_cut:
         await _send_response(send, response)
 
 
@@ -131,7 +141,7 @@ async def _receive_into(session: services.AppendSession, receive: Receive) -> bo
     queued: deque[list[Future[None]]] = deque()
 
     async def submit(chunks: list[bytes | memoryview]) -> None:
-        if sum(len(chunk) for chunk in chunks) > session.remaining_bytes:
+        if chunks_bytes(chunks) > session.remaining_bytes:
             await drain()
             session.reject_oversize()
         while len(queued) >= services.PIPELINE_BATCHES:
@@ -204,8 +214,12 @@ def _start(request: ASGIRequest, upload_id: UUID) -> services.AppendSession | Ht
     return started
 
 
-def _finish(session: services.AppendSession, is_body_cut: bool) -> HttpResponse:
-    """Checksum, offset hint, completion (sync thread). Always closes the session."""
+def _finish(session: services.AppendSession, is_body_cut: bool, claim: threading.Lock) -> HttpResponse | None:
+    """Checksum, offset hint, completion (sync thread). Always closes the session.
+
+    None, doing nothing, if the request was cancelled first and closed the session itself (`claim` taken)."""
+    if not claim.acquire(blocking=False):
+        return None
     try:
         response = tus_views.patch_response(services.upload_append_finish(session=session, is_body_cut=is_body_cut))
     except DomainError as error:

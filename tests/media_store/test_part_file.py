@@ -321,3 +321,287 @@ def test_a_real_ext4_filling_up_under_direct_writes_keeps_a_true_prefix_and_fail
     assert len(failures) == 1 and failures[0].errno == errno.ENOSPC
     assert len(stored) == start_bytes + writer.written_bytes
     assert stored == prefix + data[: writer.written_bytes]
+
+
+def close_within(writer: PartWriter, seconds: float = 10.0) -> None:
+    """`writer.close()`, failing the test (not hanging it) if it does not return in time."""
+    closing = threading.Thread(target=writer.close, daemon=True)
+    closing.start()
+    closing.join(seconds)
+    if closing.is_alive():
+        for _ in range(16):  # let the stuck staging lane (a thread of the process's pool) finish, then fail
+            writer._free_buffers.put(part_file.mmap.mmap(-1, part_file.STAGING_BUFFER_BYTES))
+        closing.join(seconds)
+        pytest.fail("close() hangs: the staging lane waits for a buffer that never comes back")
+
+
+class FailingHasher:
+    """A hasher whose `update` raises for the aligned middles (the buffer-sized updates) `times` times."""
+
+    def __init__(self, times: int) -> None:
+        self.times = times
+        self.inner = hashlib.sha256()
+
+    def update(self, data: memoryview, /) -> None:
+        if len(data) >= DIRECT_ALIGN_BYTES and self.times > 0:
+            self.times -= 1
+            raise MemoryError("hashing failed")
+        self.inner.update(data)
+
+
+@pytest.mark.parametrize("start_bytes", [0, 12_345], ids=["start_0", "start_unaligned"])
+def test_a_failure_while_staging_fails_the_writer_once_keeps_a_true_prefix_and_leaks_no_buffer(
+    tmp_path: Path, pool: ThreadPoolExecutor, start_bytes: int
+) -> None:
+    # Staging can fail too (a hasher, a buffer that cannot be mapped). That batch's bytes never reach the
+    # file, so none after them may: later batches written at their offsets would leave a hole of zeros
+    # the file size counts. Its buffer must come back, or the staging lane waits for it for good.
+    prefix = os.urandom(start_bytes)
+    path, descriptor = open_part(tmp_path, prefix)
+    writer = PartWriter(descriptor=descriptor, path=path, start_bytes=start_bytes, pool=pool)
+    failures: list[BaseException] = []
+
+    def on_error(error: BaseException) -> BaseException:
+        failures.append(error)
+        os.ftruncate(descriptor, start_bytes + writer.written_bytes)
+        return StorageFull(details={"offset_bytes": start_bytes + writer.written_bytes})
+
+    step = 2 * 1024 * 1024 + 100
+    data = os.urandom((part_file.STAGING_BUFFERS + 3) * step)
+    hasher = FailingHasher(times=part_file.STAGING_BUFFERS + 3)  # every middle fails, were it hashed
+    futures = [
+        writer.submit([data[at : at + step]], on_error=on_error, hashers=[hasher]) for at in range(0, len(data), step)
+    ]
+    close_within(writer)
+    os.close(descriptor)
+    outcomes = []
+    for future in futures:
+        try:
+            future.result(timeout=0)
+            outcomes.append("written")
+        except StorageFull:
+            outcomes.append("failed")
+    assert outcomes == ["failed"] * len(futures)
+    assert len(failures) == 1 and isinstance(failures[0], MemoryError)
+    stored = path.read_bytes()
+    assert len(stored) == start_bytes + writer.written_bytes
+    assert stored == prefix + data[: writer.written_bytes]
+    assert writer.written_bytes < step
+
+
+def test_an_unmappable_staging_buffer_fails_the_writer_instead_of_leaving_a_hole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, descriptor = open_part(tmp_path)
+    real_mmap = part_file.mmap.mmap
+    made = {"count": 0}
+
+    def mmap(*args: object, **kwargs: object) -> object:
+        made["count"] += 1
+        if made["count"] == 2:
+            raise OSError(errno.ENOMEM, "Cannot allocate memory")
+        return real_mmap(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(part_file.mmap, "mmap", mmap)
+    running = hashlib.sha256()
+    step = 2 * 1024 * 1024
+    data = os.urandom(4 * step)
+    with ThreadPoolExecutor(max_workers=1) as busy_pool:
+        gate = threading.Event()
+        busy_pool.submit(gate.wait)  # the first batch keeps its buffer: the second has to map another one
+        writer = PartWriter(descriptor=descriptor, path=path, start_bytes=0, pool=busy_pool)
+        futures = [
+            writer.submit([data[at : at + step]], on_error=lambda error: error, hashers=[running])
+            for at in range(0, len(data), step)
+        ]
+        time.sleep(0.1)
+        gate.set()
+        close_within(writer)
+    os.close(descriptor)
+    errors = [future.exception(timeout=0) for future in futures]
+    assert errors[0] is None
+    assert all(isinstance(error, OSError) and error.errno == errno.ENOMEM for error in errors[1:]), errors
+    assert writer.written_bytes == step
+    assert path.read_bytes() == data[:step]
+
+
+@pytest.mark.parametrize("on_error_raises", [False, True], ids=["on_error_returns", "on_error_raises"])
+def test_a_write_failing_once_stops_every_later_write_even_when_on_error_itself_raises(
+    tmp_path: Path, pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch, on_error_raises: bool
+) -> None:
+    # An I/O error can be transient (the next write would succeed) and cutting the file back can fail too
+    # (the same sick disk). Either way the writer has failed: a later batch written at its offset would
+    # sit past the bytes the failed one never wrote, with a hole between them.
+    path, descriptor = open_part(tmp_path)
+    writer = PartWriter(descriptor=descriptor, path=path, start_bytes=0, pool=pool)
+    real_pwrite = os.pwrite
+    step = 2 * 1024 * 1024 + 100
+    calls: list[BaseException] = []
+
+    def pwrite(fd: int, data: memoryview, offset: int) -> int:
+        if step <= offset < 2 * step and not calls:
+            raise OSError(errno.EIO, "Input/output error")  # once: the writes after it would succeed
+        return real_pwrite(fd, data, offset)
+
+    def on_error(error: BaseException) -> BaseException:
+        calls.append(error)
+        if on_error_raises:
+            raise RuntimeError("cutting the file back failed")
+        return error
+
+    monkeypatch.setattr(part_file.os, "pwrite", pwrite)
+    data = os.urandom(5 * step)
+    futures = [writer.submit([data[at : at + step]], on_error=on_error) for at in range(0, len(data), step)]
+    close_within(writer)
+    os.close(descriptor)
+    errors = [future.exception(timeout=0) for future in futures]
+    assert errors[0] is None
+    assert all(error is not None and error is errors[1] for error in errors[1:]), errors
+    assert isinstance(errors[1], RuntimeError if on_error_raises else OSError)
+    assert len(calls) == 1
+    stored = path.read_bytes()
+    assert step <= len(stored) < 2 * step
+    assert stored == data[: len(stored)]
+
+
+def test_chunks_are_counted_in_bytes_whatever_the_format_of_their_memoryview(
+    tmp_path: Path, pool: ThreadPoolExecutor
+) -> None:
+    # len() of a memoryview counts its items, not its bytes: the offset of the next batch must not.
+    import array
+
+    path, descriptor = open_part(tmp_path)
+    writer = PartWriter(descriptor=descriptor, path=path, start_bytes=0, pool=pool)
+    running = hashlib.sha256()
+    words = array.array("I", range(5000))  # 20_000 bytes, 5000 items
+    grid = memoryview(os.urandom(6 * 4096)).cast("B", (6, 4096))  # two dimensions: len() is 6
+    after = os.urandom(3 * 4096 + 11)
+    try:
+        for batch in ([memoryview(words)], [grid, b"xyz"], [after]):
+            writer.submit(batch, on_error=lambda error: error, hashers=[running]).result()
+        expected = words.tobytes() + grid.tobytes() + b"xyz" + after
+        assert path.read_bytes() == expected
+        assert writer.submitted_bytes == writer.written_bytes
+        with pytest.raises((TypeError, ValueError)):  # not contiguous: refused at once, nothing queued
+            writer.submit([memoryview(os.urandom(8192))[::2]], on_error=lambda error: error)
+        writer.submit([b"!"], on_error=lambda error: error, hashers=[running]).result()  # the writer goes on
+    finally:
+        writer.close()
+        os.close(descriptor)
+    expected += b"!"
+    assert path.read_bytes() == expected
+    assert running.hexdigest() == hashlib.sha256(expected).hexdigest()
+    assert writer.written_bytes == len(expected)
+
+
+def test_batches_count_memoryview_chunks_in_bytes() -> None:
+    import array
+
+    submitted = {"bytes": 0}
+    gathered = Batches(batch_bytes=8192, next_offset=lambda: 5 + submitted["bytes"])
+    words = array.array("I", range(3000))  # 12_000 bytes
+    batch = gathered.add(memoryview(words))  # type: ignore[arg-type]
+    assert batch is not None
+    submitted["bytes"] += sum(memoryview(piece).nbytes for piece in batch)
+    assert (5 + submitted["bytes"]) % DIRECT_ALIGN_BYTES == 0
+    rest = gathered.rest()
+    assert rest is not None
+    assert b"".join(bytes(memoryview(piece).cast("B")) for piece in [*batch, *rest]) == words.tobytes()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_short_and_refused_direct_writes_at_random_moments_keep_every_byte_in_order(
+    tmp_path: Path, pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    # The kernel may accept part of a write (aligned or not) and a filesystem may refuse direct I/O
+    # (EINVAL) only once staged buffers are already queued: every byte lands once, in order, all the same.
+    rng = random.Random(seed)
+    start_bytes = rng.choice([0, 4096, 12_345, 4095])
+    prefix = os.urandom(start_bytes)
+    path, descriptor = open_part(tmp_path, prefix)
+    writer = PartWriter(descriptor=descriptor, path=path, start_bytes=start_bytes, pool=pool)
+    real_pwrite = os.pwrite
+    refuse_after = rng.randint(2, 12)
+    direct_calls = {"count": 0}
+
+    def pwrite(fd: int, data: memoryview, offset: int) -> int:
+        view = memoryview(data)
+        if fd != descriptor:
+            direct_calls["count"] += 1
+            if direct_calls["count"] == refuse_after:
+                raise OSError(errno.EINVAL, "Invalid argument")
+            if len(view) > DIRECT_ALIGN_BYTES and rng.random() < 0.4:
+                cut = rng.choice([DIRECT_ALIGN_BYTES, len(view) // 2, len(view) - 1])
+                if cut % DIRECT_ALIGN_BYTES == 0 or rng.random() < 0.5:
+                    view = view[:cut]
+        elif len(view) > 1 and rng.random() < 0.3:
+            view = view[: rng.randint(1, len(view) - 1)]
+        return real_pwrite(fd, view, offset)
+
+    monkeypatch.setattr(part_file.os, "pwrite", pwrite)
+    running = hashlib.sha256()
+    data = os.urandom(14 * 1024 * 1024 + rng.randint(0, 9999))
+    try:
+        futures = [
+            writer.submit(batch, on_error=lambda error: error, hashers=[running]) for batch in batches(data, seed=seed)
+        ]
+        for future in futures:
+            future.result()
+    finally:
+        writer.close()
+        os.close(descriptor)
+    assert writer.written_bytes == len(data)
+    assert path.read_bytes() == prefix + data
+    assert running.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_many_writers_on_a_one_thread_disk_pool_one_failing_all_end_and_keep_true_prefixes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More writers than staging threads, one disk thread for all, staging lanes waiting for buffers, and
+    # one writer's disk failing mid-way: every writer ends (none waits for good) with a true prefix.
+    real_pwrite = os.pwrite
+    failing: dict[str, int] = {}
+
+    def pwrite(fd: int, data: memoryview, offset: int) -> int:
+        if fd in failing.values() and offset >= 5 * 1024 * 1024:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(part_file.os, "pwrite", pwrite)
+    step = part_file.STAGING_BUFFER_BYTES + 4096 + 7
+    data = os.urandom(4 * step)
+    writers: list[tuple[PartWriter, int, Path, hashlib._Hash]] = []
+    with ThreadPoolExecutor(max_workers=1) as disk_pool:
+        gate = threading.Event()
+        disk_pool.submit(gate.wait)
+        for index in range(7):
+            (tmp_path / str(index)).mkdir()
+            path, descriptor = open_part(tmp_path / str(index))
+            writer = PartWriter(descriptor=descriptor, path=path, start_bytes=0, pool=disk_pool)
+            if index == 3:
+                failing["direct"] = writer._direct or -1
+                failing["buffered"] = descriptor
+            writers.append((writer, descriptor, path, hashlib.sha256()))
+        futures = [
+            [
+                writer.submit([data[at : at + step]], on_error=lambda error: error, hashers=[hasher])
+                for at in range(0, len(data), step)
+            ]
+            for writer, _, _, hasher in writers
+        ]
+        time.sleep(0.1)
+        gate.set()
+        for writer, _, _, _ in writers:
+            close_within(writer)
+    for index, (writer, descriptor, path, hasher) in enumerate(writers):
+        os.close(descriptor)
+        stored = path.read_bytes()
+        if index == 3:
+            assert [future.exception(timeout=0) is None for future in futures[index]] == [True, False, False, False]
+            assert 5 * 1024 * 1024 <= len(stored) == writer.written_bytes < 2 * step
+            assert stored == data[: len(stored)]
+        else:
+            assert all(future.exception(timeout=0) is None for future in futures[index])
+            assert stored == data
+            assert hasher.hexdigest() == hashlib.sha256(data).hexdigest()

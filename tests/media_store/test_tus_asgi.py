@@ -407,6 +407,74 @@ def test_a_patch_cancelled_while_it_takes_the_upload_lock_releases_the_lock(
     assert file_size(part) == 0
 
 
+def test_a_patch_cancelled_while_its_finish_waits_for_the_sync_thread_releases_the_lock(session: Any) -> None:
+    # The checksum, the fsync and the completion run in the sync thread every request's database work
+    # shares: under load a PATCH's `_finish` waits for its turn there. A request cancelled meanwhile has
+    # its pending call cancelled (sync_to_async does that), so `_finish` never runs; its session, the
+    # flock with it, must still be closed, or every later PATCH of that upload gets 423.
+    data = photo_bytes(seed=28)
+    upload = services.upload_create(
+        device_id=session.device.pk, length_bytes=len(data), metadata=services.UploadMetadata(sha256=sha256_hex(data))
+    )
+    part = services.upload_part_path(upload_id=upload.id)
+    busy, release = threading.Event(), threading.Event()
+    headers = tus_headers(
+        session, **{"Upload-Offset": "0", "Content-Type": OFFSET_TYPE, "Content-Length": str(len(data))}
+    )
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PATCH",
+        "scheme": "http",
+        "path": f"{UPLOADS_URL}/{upload.id}",
+        "raw_path": f"{UPLOADS_URL}/{upload.id}".encode(),
+        "query_string": b"",
+        "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()],
+        "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 50000),
+    }
+
+    def other_requests_work() -> None:
+        busy.set()
+        release.wait(timeout=30)
+
+    async def scenario() -> None:
+        async def receive() -> dict[str, Any]:
+            # The lock is taken: another request's database work now holds the sync thread.
+            occupying.append(asyncio.ensure_future(sync_to_async(other_requests_work)()))
+            await asyncio.to_thread(busy.wait, 30)
+            return {"type": "http.request", "body": data, "more_body": False}
+
+        async def send(message: Any) -> None:
+            pass
+
+        occupying: list[asyncio.Future[None]] = []
+        task = asyncio.ensure_future(tus_asgi._patch(scope, receive, send, upload_id=upload.id))
+        while not occupying:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # the body is written; `_finish` waits behind the other request's work
+        assert not part_is_unlocked(part)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()
+        await occupying[0]
+        for _ in range(500):
+            if part_is_unlocked(part):
+                return
+            await asyncio.sleep(0.01)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
+        asyncio.run(sync_to_async(connections.close_all)())
+    assert part_is_unlocked(part)
+    assert file_size(part) == len(data)  # the body was received whole: kept, a true prefix (tus resumes)
+    assert part.read_bytes() == data
+
+
 # --- streaming and memory -------------------------------------------------------------------------
 
 
