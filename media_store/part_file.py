@@ -371,6 +371,8 @@ class PartWriter:
             view = piece
             while view:
                 accepted = os.pwrite(self.descriptor, view, position)
+                if accepted <= 0:  # no progress: retrying would spin for good (with the upload's lock held)
+                    raise OSError(errno.EIO, "write accepted no bytes")
                 view = view[accepted:]
                 position += accepted
                 self.written_bytes += accepted

@@ -605,3 +605,28 @@ def test_many_writers_on_a_one_thread_disk_pool_one_failing_all_end_and_keep_tru
             assert all(future.exception(timeout=0) is None for future in futures[index])
             assert stored == data
             assert hasher.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "buffered"])
+def test_a_write_accepting_no_bytes_fails_the_writer_instead_of_spinning(
+    tmp_path: Path, pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch, direct: bool
+) -> None:
+    # A pwrite that returns 0 makes no progress: retrying it forever would hold the upload's lock for good.
+    path, descriptor = open_part(tmp_path)
+    writer = PartWriter(descriptor=descriptor, path=path, start_bytes=0, pool=pool)
+    if not direct:
+        writer._give_up_direct()
+    monkeypatch.setattr(part_file.os, "pwrite", lambda fd, data, offset: 0)
+    failures: list[BaseException] = []
+
+    def on_error(error: BaseException) -> BaseException:
+        failures.append(error)
+        return error
+
+    future = writer.submit([os.urandom(3 * DIRECT_ALIGN_BYTES + 5)], on_error=on_error)
+    with pytest.raises(OSError) as raised:
+        future.result(timeout=10)
+    writer.close()
+    os.close(descriptor)
+    assert raised.value.errno == errno.EIO
+    assert len(failures) == 1 and writer.written_bytes == 0
