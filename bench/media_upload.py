@@ -12,8 +12,9 @@ run (median of `--runs`):
 * raw: the same bytes written to a file in the same media folder, in 1 MiB writes, fsynced once;
 * ceiling (50 MB, one request): the same bytes, same client, to a minimal ASGI app on the same uvicorn
   (bench/support/upload_ceiling.py: no Django, no tus), which drops the body (`discard`), or writes it
-  with sha256 and one fsync inline (`+sha+fsync`) or with media_store.part_file's direct-I/O writer and
-  hash lane as tus_asgi does (`pipelined`). These are the floors the real endpoint's figure sits on.
+  with sha256 and one fsync inline (`+sha+fsync`) or with media_store.part_file's writer (staging and
+  hashing lane, direct-I/O disk lane) as tus_asgi does (`pipelined`). These are the floors the real
+  endpoint's figure sits on.
 
 Besides wall-clock MB/s (noisy on a shared machine) each row gives the median CPU time the server
 process and the client spent per upload (from /proc/PID/stat and time.process_time), and the run
