@@ -341,6 +341,26 @@ def test_a_patch_cancelled_while_its_batches_wait_for_a_busy_write_pool_leaves_n
     assert part.read_bytes() == data[:stored]
 
 
+def patch_scope(session: Any, upload: Upload, data: bytes) -> dict[str, Any]:
+    """The ASGI scope of a PATCH sending `data` to `upload` from its start (for tus_asgi._patch directly)."""
+    headers = tus_headers(
+        session, **{"Upload-Offset": "0", "Content-Type": OFFSET_TYPE, "Content-Length": str(len(data))}
+    )
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PATCH",
+        "scheme": "http",
+        "path": f"{UPLOADS_URL}/{upload.id}",
+        "raw_path": f"{UPLOADS_URL}/{upload.id}".encode(),
+        "query_string": b"",
+        "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()],
+        "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 50000),
+    }
+
+
 def test_a_patch_cancelled_while_it_takes_the_upload_lock_releases_the_lock(
     session: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -361,22 +381,7 @@ def test_a_patch_cancelled_while_it_takes_the_upload_lock_releases_the_lock(
         return started
 
     monkeypatch.setattr(tus_views, "patch_start", patch_start_then_stall)
-    headers = tus_headers(
-        session, **{"Upload-Offset": "0", "Content-Type": OFFSET_TYPE, "Content-Length": str(len(data))}
-    )
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "PATCH",
-        "scheme": "http",
-        "path": f"{UPLOADS_URL}/{upload.id}",
-        "raw_path": f"{UPLOADS_URL}/{upload.id}".encode(),
-        "query_string": b"",
-        "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()],
-        "server": ("127.0.0.1", 80),
-        "client": ("127.0.0.1", 50000),
-    }
+    scope = patch_scope(session, upload, data)
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": data, "more_body": False}
@@ -418,22 +423,7 @@ def test_a_patch_cancelled_while_its_finish_waits_for_the_sync_thread_releases_t
     )
     part = services.upload_part_path(upload_id=upload.id)
     busy, release = threading.Event(), threading.Event()
-    headers = tus_headers(
-        session, **{"Upload-Offset": "0", "Content-Type": OFFSET_TYPE, "Content-Length": str(len(data))}
-    )
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "PATCH",
-        "scheme": "http",
-        "path": f"{UPLOADS_URL}/{upload.id}",
-        "raw_path": f"{UPLOADS_URL}/{upload.id}".encode(),
-        "query_string": b"",
-        "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()],
-        "server": ("127.0.0.1", 80),
-        "client": ("127.0.0.1", 50000),
-    }
+    scope = patch_scope(session, upload, data)
 
     def other_requests_work() -> None:
         busy.set()
