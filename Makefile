@@ -19,7 +19,8 @@ uv:
 setup: uv
 	@[ -x .venv/bin/python ] || echo "== creating .venv from uv.lock (first run: about a minute)"
 	@$(UV) sync --frozen --quiet
-	@$(MAKE) --no-print-directory node-setup
+
+# The real WatermelonDB client the test suite drives in Node (serving needs no Node).
 
 node-setup:
 	@if [ ! -d clients/watermelon/node_modules ]; then echo "== installing the WatermelonDB test client (npm ci)"; (cd clients/watermelon && npm ci --no-audit --no-fund --loglevel=error); fi
@@ -48,7 +49,7 @@ contract:
 	@$(UV) run python manage.py export_contract --check
 
 ## The whole suite (lint, types, import contracts, contract freshness, pytest) on FIELDSYNC_DATABASE_URL.
-test: setup lint typecheck contract
+test: setup node-setup lint typecheck contract
 	@$(UV) run pytest $(PYTEST_ARGS)
 
 bench: setup

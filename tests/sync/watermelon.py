@@ -36,7 +36,7 @@ def require_node() -> str:
     if node is None:
         problem = "node is not installed (Node 20 is needed for the WatermelonDB client)"
     elif not (CLIENT_DIR / "node_modules" / "@nozbe" / "watermelondb" / "package.json").is_file():
-        problem = f"{CLIENT_DIR}/node_modules is missing: run `cd clients/watermelon && npm ci` (or `make setup`)"
+        problem = f"{CLIENT_DIR}/node_modules is missing: run `cd clients/watermelon && npm ci` (or `make node-setup`)"
     if problem is not None:
         if IS_CI:
             pytest.fail(problem)
