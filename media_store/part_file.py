@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 # Offset, length and buffer address of a direct write: the page size covers 512-byte and 4Kn disks.
 DIRECT_ALIGN_BYTES = 4096
@@ -225,7 +225,7 @@ class PartWriter:
                 if self.failure is not None:
                     raise self.failure  # nothing more is written after a failed write: no need to hash it
                 if self._is_failing:  # the failure of a batch before, once the disk lane has it
-                    last = self._queue_write(_write_nothing, None, offset, on_error)
+                    last = self._queue_write(_nothing, on_error)
                 else:
                     try:
                         last = self._stage(views, offset, hashers, on_error)
@@ -275,7 +275,7 @@ class PartWriter:
             if head_bytes:
                 head = _take(views, head_bytes)
                 _hash(hashers, head)
-                last = self._queue_write(_write_buffered_pieces, head, position, on_error)
+                last = self._queue_write(partial(self._write_buffered, head, position), on_error)
                 position += head_bytes
                 remaining -= head_bytes
             while remaining >= DIRECT_ALIGN_BYTES:
@@ -289,17 +289,19 @@ class PartWriter:
                         filled += len(piece)
                     _hash(hashers, [staged])
                 except BaseException:
-                    _give_back(self, (buffer, staged))  # the staging lane may wait for it later
+                    self._give_back(buffer, staged)  # the staging lane may wait for it later
                     raise
-                last = self._queue_write(_write_staged, (buffer, staged), position, on_error)
+                last = self._queue_write(
+                    partial(self._write_direct, staged, position), on_error, staged=(buffer, staged)
+                )
                 position += count
                 remaining -= count
         if views:
             tail = list(views)
             _hash(hashers, tail)
-            last = self._queue_write(_write_buffered_pieces, tail, position, on_error)
+            last = self._queue_write(partial(self._write_buffered, tail, position), on_error)
         if last is None:  # an empty batch: nothing to write, ready once the writes before it are
-            last = self._queue_write(_write_nothing, None, position, on_error)
+            last = self._queue_write(_nothing, on_error)
         return last
 
     def _buffer(self) -> mmap.mmap:
@@ -312,19 +314,25 @@ class PartWriter:
 
     def _queue_write(
         self,
-        write: Callable[[PartWriter, Any, int], None],
-        what: Any,
-        position: int,
+        write: Callable[[], None],
         on_error: Callable[[BaseException], BaseException],
+        *,
+        staged: tuple[mmap.mmap, memoryview] | None = None,
     ) -> Future[None]:
+        """Queue `write` on the disk lane; `staged`, the buffer it writes from, is given back afterwards
+        (also when it is skipped after a failure: the staging lane may be waiting for it)."""
+
         def run() -> None:
-            if self.failure is not None:
-                _give_back(self, what)
-                raise self.failure
             try:
-                write(self, what, position)
-            except BaseException as error:
-                self._fail(error, on_error)
+                if self.failure is not None:
+                    raise self.failure
+                try:
+                    write()
+                except BaseException as error:
+                    self._fail(error, on_error)
+            finally:
+                if staged is not None:
+                    self._give_back(*staged)
 
         return self._disk.submit(run)
 
@@ -340,11 +348,11 @@ class PartWriter:
             self.failure = raised
         raise self.failure from error
 
-    def write_direct(self, staged: memoryview, position: int) -> None:
+    def _write_direct(self, staged: memoryview, position: int) -> None:
         """On the disk lane: `staged` (aligned, in a staging buffer) at `position`, directly when possible."""
         direct = self._direct
         if direct is None:
-            self.write_buffered([staged], position)
+            self._write_buffered([staged], position)
             return
         count, written = len(staged), 0
         while written < count:
@@ -354,17 +362,17 @@ class PartWriter:
                 if error.errno != errno.EINVAL or written % DIRECT_ALIGN_BYTES:
                     raise
                 self._give_up_direct()  # this filesystem refuses direct writes: ordinary ones from here
-                self.write_buffered([staged[written:]], position + written)
+                self._write_buffered([staged[written:]], position + written)
                 return
             if accepted <= 0:
                 raise OSError(errno.EIO, "direct write accepted no bytes")
             written += accepted
             self.written_bytes += accepted
             if accepted % DIRECT_ALIGN_BYTES:  # a short write (the disk filled up): the rest ordinary
-                self.write_buffered([staged[written:]], position + written)
+                self._write_buffered([staged[written:]], position + written)
                 return
 
-    def write_buffered(self, pieces: Iterable[memoryview], position: int) -> None:
+    def _write_buffered(self, pieces: Iterable[memoryview], position: int) -> None:
         """On the disk lane: `pieces` at `position` through the caller's descriptor."""
         start = position
         for piece in pieces:
@@ -379,7 +387,8 @@ class PartWriter:
         if self._direct is None:
             _start_writeback(self.descriptor, start, position - start)
 
-    def give_back(self, buffer: mmap.mmap) -> None:
+    def _give_back(self, buffer: mmap.mmap, view: memoryview) -> None:
+        view.release()
         if not self._is_closed:
             self._free_buffers.put(buffer)
 
@@ -389,29 +398,8 @@ class PartWriter:
             self._direct = None
 
 
-def _write_buffered_pieces(writer: PartWriter, pieces: list[memoryview], position: int) -> None:
-    writer.write_buffered(pieces, position)
-
-
-def _write_nothing(writer: PartWriter, what: None, position: int) -> None:
-    return None
-
-
-def _write_staged(writer: PartWriter, staged: tuple[mmap.mmap, memoryview], position: int) -> None:
-    buffer, view = staged
-    try:
-        writer.write_direct(view, position)
-    finally:
-        view.release()
-        writer.give_back(buffer)
-
-
-def _give_back(writer: PartWriter, what: Any) -> None:
-    """A write skipped after a failure still returns its staging buffer (the staging lane may wait for it)."""
-    if isinstance(what, tuple):
-        buffer, view = what
-        view.release()
-        writer.give_back(buffer)
+def _nothing() -> None:
+    """The disk lane's part of an empty batch (or of one after a staging failure): its place in the order."""
 
 
 def _hash(hashers: Sequence[Hasher], pieces: Iterable[memoryview]) -> None:
