@@ -348,24 +348,23 @@ class AppendSession:
         """The file offset the next submitted batch is written at."""
         return self.start_bytes + self._writer.submitted_bytes
 
-    def submit(self, chunks: Chunks) -> list[Future[None]]:
-        """Queue `chunks` (in order) to be hashed and written; returns the Futures to wait for, in order.
+    def submit(self, chunks: Chunks) -> Future[None]:
+        """Queue `chunks` (in order) to be hashed and written; returns the Future to wait for.
 
-        They raise StorageFull (the file cut back to the bytes written before the failure; every later
+        It raises StorageFull (the file cut back to the bytes written before the failure; every later
         batch is dropped). The caller checks `remaining_bytes` first: a batch past the upload's length
         is `reject_oversize`d once every earlier one has ended. One caller at a time.
         """
         self._fd()
         hashers = [hasher for hasher in (self._hasher, self._file_hasher) if hasher is not None]
-        return [self._writer.submit(chunks, on_error=self._write_failed, hashers=hashers)]
+        return self._writer.submit(chunks, on_error=self._write_failed, hashers=hashers)
 
     def write(self, chunks: Chunks) -> None:
         """Append `chunks` and wait for them. Raises UploadTooLarge past the upload's length, StorageFull."""
         if chunks_bytes(chunks) > self.remaining_bytes:
             self.wait()
             self.reject_oversize()
-        for future in self.submit(chunks):
-            future.result()
+        self.submit(chunks).result()
 
     def wait(self) -> None:
         """Block until every submitted batch has been hashed and written (or failed)."""

@@ -136,9 +136,9 @@ async def _receive_into(session: services.AppendSession, receive: Receive) -> bo
     """
     batches = Batches(batch_bytes=services.WRITE_BATCH_BYTES, next_offset=session.next_offset)
     is_body_cut = False
-    # Per batch, the Futures of its work (concurrent ones: wrapped for the loop only when it has to wait
-    # for one, so a batch ending while the loop receives the next costs no wake-up of the loop).
-    queued: deque[list[Future[None]]] = deque()
+    # Per batch, the Future of its work (a concurrent one: wrapped for the loop only when it has to wait
+    # for it, so a batch ending while the loop receives the next costs no wake-up of the loop).
+    queued: deque[Future[None]] = deque()
 
     async def submit(chunks: list[bytes | memoryview]) -> None:
         if chunks_bytes(chunks) > session.remaining_bytes:
@@ -149,10 +149,9 @@ async def _receive_into(session: services.AppendSession, receive: Receive) -> bo
         queued.append(session.submit(chunks))
 
     async def oldest() -> None:
-        for future in queued[0]:
-            if not future.done():
-                await asyncio.wrap_future(future)
-            future.result()
+        if not queued[0].done():
+            await asyncio.wrap_future(queued[0])
+        queued[0].result()  # its error (full disk) raised while it is still queued: `finally` waits for the rest
         queued.popleft()
 
     async def drain() -> None:
@@ -178,7 +177,7 @@ async def _receive_into(session: services.AppendSession, receive: Receive) -> bo
         if queued:
             # Leaving on an error or a cancellation: let the threads finish with the descriptor first.
             await asyncio.shield(asyncio.to_thread(session.wait))
-            for future in (future for futures in queued for future in futures):
+            for future in queued:
                 future.exception()  # retrieved (they have all ended): the error that matters is propagating
     if is_body_cut:
         logger.info(
