@@ -9,7 +9,7 @@ import random
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -32,6 +32,21 @@ def open_part(tmp_path: Path, prefix: bytes = b"") -> tuple[Path, int]:
     path = tmp_path / "upload.part"
     path.write_bytes(prefix)
     return path, os.open(path, os.O_RDWR)
+
+
+def cutting_back(
+    writer: PartWriter, descriptor: int
+) -> tuple[Callable[[BaseException], BaseException], list[BaseException]]:
+    """An `on_error` doing what AppendSession's does (the file cut back to the bytes written, StorageFull),
+    and the list of the errors it was called with."""
+    failures: list[BaseException] = []
+
+    def on_error(error: BaseException) -> BaseException:
+        failures.append(error)
+        os.ftruncate(descriptor, writer.start_bytes + writer.written_bytes)
+        return StorageFull(details={"offset_bytes": writer.start_bytes + writer.written_bytes})
+
+    return on_error, failures
 
 
 def batches(data: bytes, seed: int) -> list[list[bytes | memoryview]]:
@@ -294,12 +309,7 @@ def test_a_real_ext4_filling_up_under_direct_writes_keeps_a_true_prefix_and_fail
     prefix = os.urandom(start_bytes)
     path, descriptor = open_part(small_ext4, prefix)
     writer = PartWriter(descriptor=descriptor, path=path, start_bytes=start_bytes, pool=pool)
-    failures: list[OSError] = []
-
-    def on_error(error: OSError) -> BaseException:
-        failures.append(error)
-        os.ftruncate(descriptor, start_bytes + writer.written_bytes)
-        return StorageFull(details={"offset_bytes": start_bytes + writer.written_bytes})
+    on_error, failures = cutting_back(writer, descriptor)
 
     data = os.urandom(4 * 1024 * 1024)
     megabyte = 1024 * 1024
@@ -359,12 +369,7 @@ def test_a_failure_while_staging_fails_the_writer_once_keeps_a_true_prefix_and_l
     prefix = os.urandom(start_bytes)
     path, descriptor = open_part(tmp_path, prefix)
     writer = PartWriter(descriptor=descriptor, path=path, start_bytes=start_bytes, pool=pool)
-    failures: list[BaseException] = []
-
-    def on_error(error: BaseException) -> BaseException:
-        failures.append(error)
-        os.ftruncate(descriptor, start_bytes + writer.written_bytes)
-        return StorageFull(details={"offset_bytes": start_bytes + writer.written_bytes})
+    on_error, failures = cutting_back(writer, descriptor)
 
     step = 2 * 1024 * 1024 + 100
     data = os.urandom((part_file.STAGING_BUFFERS + 3) * step)
